@@ -1,0 +1,121 @@
+"""Tables: agencies, keys, tokens, the request projection and the statement log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .types import JSONDocument, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention Alembic can batch-alter on SQLite."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AgencyRow(Base):
+    """A registered agency."""
+
+    __tablename__ = "agencies"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    country: Mapped[str] = mapped_column(String(2))
+    role: Mapped[str] = mapped_column(String(32))
+    timezone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AgencyKeyRow(Base):
+    """An agency's Ed25519 public key, valid from a time until revoked."""
+
+    __tablename__ = "agency_keys"
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TokenRow(Base):
+    """A bearer token, stored only as its SHA-256."""
+
+    __tablename__ = "tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_id: Mapped[str | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
+    is_operator: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class RequestRow(Base):
+    """Current state of a request: a projection of its statements, rebuilt from them."""
+
+    __tablename__ = "requests"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(32))
+    urgency: Mapped[str] = mapped_column(String(16))
+    requesting_agency: Mapped[str] = mapped_column(ForeignKey("agencies.id"))
+    requested_agency: Mapped[str] = mapped_column(ForeignKey("agencies.id"))
+    executing_agency: Mapped[str | None] = mapped_column(
+        ForeignKey("agencies.id"), nullable=True
+    )
+    case_reference: Mapped[str] = mapped_column(String(500))
+    content: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    respond_by: Mapped[date | None] = mapped_column(Date(), nullable=True)
+    preserved_until: Mapped[date | None] = mapped_column(Date(), nullable=True)
+    linked_request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), nullable=True)
+    head_seq: Mapped[int] = mapped_column(Integer)
+    head_digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_requests_created", "created_at", "id"),
+        Index("ix_requests_requesting", "requesting_agency"),
+        Index("ix_requests_requested", "requested_agency"),
+    )
+
+
+class StatementRow(Base):
+    """One accepted statement: the exact verified payload and envelope, chained by digest."""
+
+    __tablename__ = "statements"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    prev: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[bytes] = mapped_column(LargeBinary())
+    envelope: Mapped[bytes] = mapped_column(LargeBinary())
+
+    __table_args__ = (UniqueConstraint("request_id", "seq", name="uq_statements_request_seq"),)

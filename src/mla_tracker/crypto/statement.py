@@ -101,9 +101,7 @@ def verify_statement(
     return st, payload
 
 
-def verify_chain(
-    envelopes: Sequence[dsse.Envelope], key_for: Callable[[str], VerifyingKey]
-) -> str:
+def verify_chain(envelopes: Sequence[dsse.Envelope], key_for: Callable[[str], VerifyingKey]) -> str:
     """Verify every signature and link of one request's statements; return the head digest."""
     prev = GENESIS
     request_id: uuid.UUID | None = None

@@ -74,9 +74,7 @@ def check_body(
         and preserved_until is not None
         and body.until <= preserved_until
     ):
-        raise ContentInvalid(
-            f"an extension must end after the current date {preserved_until}"
-        )
+        raise ContentInvalid(f"an extension must end after the current date {preserved_until}")
     if isinstance(body, c.Postponement) and body.until <= today:
         raise ContentInvalid("a postponement must run until a future date")
     if isinstance(body, c.RequestContent):

@@ -48,9 +48,7 @@ def check_completeness(content: RequestContent) -> list[MissingItem]:
                 _req(f"data_requested[{i}].identifiers", "name the account, number or address")
             )
         if item.time_range is None:
-            found.append(
-                _rec(f"data_requested[{i}].time_range", "limit the data to a time range")
-            )
+            found.append(_rec(f"data_requested[{i}].time_range", "limit the data to a time range"))
     if content.custodian is None:
         found.append(_req("custodian", "name the provider or custodian holding the data"))
     elif content.custodian.country is None:
@@ -70,9 +68,7 @@ def check_completeness(content: RequestContent) -> list[MissingItem]:
         if not content.necessity.strip():
             found.append(_req("necessity", "explain why preservation is necessary (29(2)(e))"))
         if content.mla_to_follow is None:
-            found.append(
-                _req("mla_to_follow", "say whether an MLA request will follow (29(2)(f))")
-            )
+            found.append(_req("mla_to_follow", "say whether an MLA request will follow (29(2)(f))"))
     return found
 
 

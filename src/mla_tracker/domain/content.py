@@ -129,7 +129,7 @@ class RequestContent(_Strict):
     custodian: Custodian | None = None
     urgency: Urgency = Urgency.NORMAL
     urgency_justification: Text = ""
-    confidentiality: Confidentiality = Confidentiality()
+    confidentiality: Confidentiality = msgspec.field(default_factory=Confidentiality)
     procedure_requested: Text = ""
     delivery_form: ShortText = ""
     respond_by: date | None = None

@@ -18,6 +18,12 @@ class TransitionRefused(DomainError):
     title = "Action not allowed"
 
 
+class PartyRefused(TransitionRefused):
+    """The move exists from this state, but not for the actor's party."""
+
+    title = "Not your move"
+
+
 class ContentInvalid(DomainError):
     """A statement body or request content breaks a domain rule."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .errors import TransitionRefused
+from .errors import PartyRefused, TransitionRefused
 from .model import Action, Kind, Party, State
 
 R, Q, X, S = Party.REQUESTER, Party.REQUESTED, Party.EXECUTOR, Party.SERVER
@@ -101,9 +101,7 @@ TABLES: Mapping[Kind, Mapping[tuple[State, Action], Move]] = {
 
 TERMINAL: Mapping[Kind, frozenset[State]] = {
     Kind.MLA: frozenset({State.REFUSED, State.WITHDRAWN, State.CLOSED}),
-    Kind.PRESERVATION: frozenset(
-        {State.REFUSED, State.SUPERSEDED, State.RELEASED, State.EXPIRED}
-    ),
+    Kind.PRESERVATION: frozenset({State.REFUSED, State.SUPERSEDED, State.RELEASED, State.EXPIRED}),
 }
 
 
@@ -136,7 +134,7 @@ def next_state(kind: Kind, state: State, action: Action, party: Party | None) ->
         )
     if party is None or party not in move.parties:
         who = ", ".join(sorted(move.parties))
-        raise TransitionRefused(
+        raise PartyRefused(
             f"action '{action}' on a {kind} request in state '{state}' may only be taken by "
             f"the {who}; you are {'not a party' if party is None else 'the ' + party}"
         )

@@ -81,9 +81,7 @@ class RequestRow(Base):
     urgency: Mapped[str] = mapped_column(String(16))
     requesting_agency: Mapped[str] = mapped_column(ForeignKey("agencies.id"))
     requested_agency: Mapped[str] = mapped_column(ForeignKey("agencies.id"))
-    executing_agency: Mapped[str | None] = mapped_column(
-        ForeignKey("agencies.id"), nullable=True
-    )
+    executing_agency: Mapped[str | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
     case_reference: Mapped[str] = mapped_column(String(500))
     content: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     respond_by: Mapped[date | None] = mapped_column(Date(), nullable=True)

@@ -1,0 +1,133 @@
+"""The litestar application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from sqlalchemy import select
+
+from .. import __version__
+from ..config import Settings
+from ..storage.db import create_engine, session_factory, transaction
+from ..storage.tables import TokenRow
+from ..workflows.context import Context, utc_now
+from ..workflows.principals import hash_token, new_token
+from .controllers.agencies import AgencyController
+from .controllers.health import HealthController
+from .controllers.requests import RequestController
+from .deps import provide_context, provide_principal
+from .problems import EXCEPTION_HANDLERS
+
+log = logging.getLogger("mla_tracker")
+OPERATOR_TOKEN_FILE = "operator.token"
+
+
+def _swagger_assets() -> Path:
+    import swagger_ui_bundle
+
+    return Path(str(swagger_ui_bundle.swagger_ui_path))
+
+
+async def ensure_operator_token(ctx: Context, settings: Settings) -> str | None:
+    """Without MLA_OPERATOR_TOKEN, make sure an operator token exists; return a new one's path."""
+    if settings.operator_token:
+        return None
+    async with transaction(ctx.sessions, write=True) as session:
+        existing = await session.scalar(
+            select(TokenRow).where(TokenRow.is_operator.is_(True), TokenRow.revoked_at.is_(None))
+        )
+        if existing is not None:
+            return None
+        token = new_token()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path = settings.data_dir / OPERATOR_TOKEN_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+        session.add(
+            TokenRow(
+                token_hash=hash_token(token),
+                agency_id=None,
+                is_operator=True,
+                created_at=utc_now(),
+                revoked_at=None,
+            )
+        )
+    return str(path.resolve())
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the service from settings (default: the environment)."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = create_engine(settings.resolved_database_url)
+        ctx = Context(
+            sessions=session_factory(engine),
+            operator_token_hash=hash_token(settings.operator_token)
+            if settings.operator_token
+            else None,
+        )
+        app.state.ctx = ctx
+        written = await ensure_operator_token(ctx, settings)
+        if written:
+            log.warning("operator token written to %s (mode 0600); keep it secret", written)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    assets = "/static/swagger"
+    openapi = OpenAPIConfig(
+        title="mla-tracker",
+        version=__version__,
+        description="Signed, deadline-aware tracking of cross-border MLA requests.",
+        path="/schema",
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/",
+                js_url=f"{assets}/swagger-ui-bundle.js",
+                css_url=f"{assets}/swagger-ui.css",
+                standalone_preset_js_url=f"{assets}/swagger-ui-standalone-preset.js",
+                favicon="",
+            )
+        ],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(
+                    type="http", scheme="bearer", description="agency or operator token"
+                )
+            }
+        ),
+        security=[{"bearer": []}],
+    )
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            AgencyController,
+            RequestController,
+            create_static_files_router(
+                path=assets, directories=[_swagger_assets()], include_in_schema=False
+            ),
+        ],
+        dependencies={
+            "ctx": Provide(provide_context, sync_to_thread=False),
+            "principal": Provide(provide_principal),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=openapi,
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+    )

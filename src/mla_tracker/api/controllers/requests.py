@@ -1,0 +1,125 @@
+"""Requests and their signed statements."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, ClassVar
+
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from ...crypto.dsse import Envelope
+from ...domain.bodies import decode_body
+from ...domain.completeness import check_completeness
+from ...domain.content import RequestContent
+from ...domain.model import Action, Kind, State, Urgency
+from ...workflows import queries, statements
+from ...workflows.context import Context
+from ...workflows.principals import Principal
+from ..schemas import (
+    AcceptedOut,
+    CompletenessOut,
+    MissingOut,
+    RequestList,
+    RequestOut,
+    StatementOut,
+    request_out,
+    statement_out,
+)
+
+
+def _accepted(result: statements.Accepted) -> Response[AcceptedOut]:
+    body = AcceptedOut(
+        request_out(result.request), statement_out(result.statement), result.duplicate
+    )
+    return Response(body, status_code=200 if result.duplicate else 201)
+
+
+class RequestController(Controller):
+    """`/v1/requests`."""
+
+    path = "/v1/requests"
+    tags: ClassVar[list[str]] = ["requests"]
+
+    @post("/")
+    async def submit(
+        self,
+        ctx: NamedDependency[Context],
+        principal: NamedDependency[Principal],
+        data: JSONBody[Envelope],
+    ) -> Response[AcceptedOut]:
+        """Create a request from its signed `transmit` statement (201; 200 if re-sent)."""
+        return _accepted(await statements.submit_request(ctx, principal, data))
+
+    @post("/completeness", status_code=200)
+    async def completeness(
+        self, principal: NamedDependency[Principal], data: JSONBody[dict[str, Any]]
+    ) -> CompletenessOut:
+        """Dry run: which essentials the request content lacks. Stores nothing."""
+        content = decode_body(Action.TRANSMIT, data)
+        assert isinstance(content, RequestContent)
+        missing = check_completeness(content)
+        return CompletenessOut(
+            complete=not any(m.severity == "required" for m in missing),
+            missing=[MissingOut(m.field, m.message, m.severity) for m in missing],
+        )
+
+    @get("/")
+    async def list_requests(
+        self,
+        ctx: NamedDependency[Context],
+        principal: NamedDependency[Principal],
+        kind: FromQuery[Kind | None] = None,
+        state_filter: Annotated[State | None, QueryParameter(name="state")] = None,
+        urgency: FromQuery[Urgency | None] = None,
+        counterparty: FromQuery[str | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    ) -> RequestList:
+        """Requests the caller may see, newest first, with cursor pagination."""
+        page = await queries.list_requests(
+            ctx,
+            principal,
+            queries.RequestFilter(
+                kind=kind,
+                state=state_filter,
+                urgency=urgency,
+                counterparty=counterparty,
+                cursor=cursor,
+                limit=limit,
+            ),
+        )
+        return RequestList([request_out(r) for r in page.items], page.next_cursor)
+
+    @get("/{request_id:uuid}")
+    async def show(
+        self,
+        ctx: NamedDependency[Context],
+        principal: NamedDependency[Principal],
+        request_id: FromPath[uuid.UUID],
+    ) -> RequestOut:
+        """One request's current state."""
+        return request_out(await queries.show_request(ctx, principal, request_id))
+
+    @get("/{request_id:uuid}/statements")
+    async def statements(
+        self,
+        ctx: NamedDependency[Context],
+        principal: NamedDependency[Principal],
+        request_id: FromPath[uuid.UUID],
+    ) -> list[StatementOut]:
+        """A request's statements in chain order, envelopes as verified."""
+        rows = await queries.request_statements(ctx, principal, request_id)
+        return [statement_out(r) for r in rows]
+
+    @post("/{request_id:uuid}/statements")
+    async def append(
+        self,
+        ctx: NamedDependency[Context],
+        principal: NamedDependency[Principal],
+        request_id: FromPath[uuid.UUID],
+        data: JSONBody[Envelope],
+    ) -> Response[AcceptedOut]:
+        """Append a signed statement (201; 200 if re-sent; 409 with the head if stale)."""
+        return _accepted(await statements.append_statement(ctx, principal, request_id, data))

@@ -1,0 +1,160 @@
+"""Response bodies, mapped explicitly from rows (no ORM objects leave the API)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import msgspec
+
+from ..storage.tables import AgencyKeyRow, AgencyRow, RequestRow, StatementRow
+from ..workflows.agencies import AgencyView
+
+
+class KeyOut(msgspec.Struct, frozen=True):
+    """A public signing key in the directory."""
+
+    key_id: str
+    public_key: str
+    valid_from: datetime
+    revoked_at: datetime | None
+
+
+class AgencyOut(msgspec.Struct, frozen=True):
+    """An agency in the public directory."""
+
+    id: str
+    name: str
+    country: str
+    role: str
+    timezone: str
+    keys: list[KeyOut]
+
+
+class AgencyCreated(msgspec.Struct, frozen=True):
+    """A newly registered agency and its bearer token (shown once, stored hashed)."""
+
+    agency: AgencyOut
+    token: str
+
+
+class TokenOut(msgspec.Struct, frozen=True):
+    """A newly issued bearer token, shown once."""
+
+    agency_id: str
+    token: str
+
+
+class RequestOut(msgspec.Struct, frozen=True):
+    """A request's current state: the projection of its statements."""
+
+    id: uuid.UUID
+    kind: str
+    state: str
+    urgency: str
+    requesting_agency: str
+    requested_agency: str
+    executing_agency: str | None
+    case_reference: str
+    respond_by: date | None
+    preserved_until: date | None
+    linked_request_id: uuid.UUID | None
+    head: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    content: dict[str, Any]
+
+
+class RequestList(msgspec.Struct, frozen=True):
+    """A page of requests."""
+
+    items: list[RequestOut]
+    next_cursor: str | None
+
+
+class StatementOut(msgspec.Struct, frozen=True):
+    """An accepted statement with the envelope exactly as verified."""
+
+    seq: int
+    digest: str
+    prev: str
+    action: str
+    actor: str
+    key_id: str
+    issued_at: datetime
+    received_at: datetime
+    envelope: dict[str, Any]
+
+
+class AcceptedOut(msgspec.Struct, frozen=True):
+    """The answer to an accepted statement."""
+
+    request: RequestOut
+    statement: StatementOut
+    duplicate: bool
+
+
+class MissingOut(msgspec.Struct, frozen=True):
+    """One gap the completeness check found."""
+
+    field: str
+    message: str
+    severity: str
+
+
+class CompletenessOut(msgspec.Struct, frozen=True):
+    """The completeness dry run's verdict."""
+
+    complete: bool
+    missing: list[MissingOut]
+
+
+def key_out(row: AgencyKeyRow) -> KeyOut:
+    """Map a key row."""
+    return KeyOut(
+        row.key_id, base64.b64encode(row.public_key).decode(), row.valid_from, row.revoked_at
+    )
+
+
+def agency_out(view: AgencyView) -> AgencyOut:
+    """Map an agency with its keys."""
+    a: AgencyRow = view.agency
+    return AgencyOut(a.id, a.name, a.country, a.role, a.timezone, [key_out(k) for k in view.keys])
+
+
+def request_out(row: RequestRow) -> RequestOut:
+    """Map a request projection."""
+    return RequestOut(
+        id=row.id,
+        kind=row.kind,
+        state=row.state,
+        urgency=row.urgency,
+        requesting_agency=row.requesting_agency,
+        requested_agency=row.requested_agency,
+        executing_agency=row.executing_agency,
+        case_reference=row.case_reference,
+        respond_by=row.respond_by,
+        preserved_until=row.preserved_until,
+        linked_request_id=row.linked_request_id,
+        head={"seq": row.head_seq, "digest": row.head_digest},
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        content=row.content,
+    )
+
+
+def statement_out(row: StatementRow) -> StatementOut:
+    """Map a statement row."""
+    return StatementOut(
+        seq=row.seq,
+        digest=row.digest,
+        prev=row.prev,
+        action=row.action,
+        actor=row.actor,
+        key_id=row.key_id,
+        issued_at=row.issued_at,
+        received_at=row.received_at,
+        envelope=msgspec.json.decode(row.envelope),
+    )

@@ -1,0 +1,58 @@
+"""Service settings, read from the environment (MLA_*)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot use."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service is configured with."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    operator_token: str | None = None
+    max_body_bytes: int = 1_048_576
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured URL, else an SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mla.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read MLA_HOST, MLA_PORT, MLA_DATA_DIR, MLA_DATABASE_URL, MLA_OPERATOR_TOKEN, …."""
+        env = os.environ if env is None else env
+        url = env.get("MLA_DATABASE_URL", "")
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            # asyncpg is the driver; SQLAlchemy 2.1 would otherwise pick psycopg.
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        return cls(
+            host=env.get("MLA_HOST", "127.0.0.1"),
+            port=_int(env, "MLA_PORT", 8000),
+            data_dir=Path(env.get("MLA_DATA_DIR", "data")),
+            database_url=url,
+            operator_token=env.get("MLA_OPERATOR_TOKEN") or None,
+            max_body_bytes=_int(env, "MLA_MAX_BODY_BYTES", 1_048_576),
+        )

@@ -1,0 +1,32 @@
+"""What every workflow runs with: the database sessions, settings and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Tunable limits on statements."""
+
+    max_future_skew: timedelta = timedelta(minutes=5)
+    max_statement_age: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Handed to every handler: where the data lives, the rules in force, and the clock."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    policy: Policy = field(default_factory=Policy)
+    clock: Callable[[], datetime] = utc_now
+    operator_token_hash: str | None = None

@@ -1,0 +1,62 @@
+"""Who is calling: the operator, or one agency with its role; resolved from a bearer token."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from ..domain.model import AgencyRole
+from ..storage import repositories as repo
+from ..storage.db import transaction
+from .context import Context
+from .errors import AuthenticationFailed
+
+TOKEN_PREFIX = "mla_"
+
+
+def new_token() -> str:
+    """A fresh bearer token (256 bits of randomness)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """The only form in which a token is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    is_operator: bool
+    agency_id: str | None = None
+    agency_role: AgencyRole | None = None
+
+    @property
+    def is_auditor(self) -> bool:
+        """Auditors read the metadata of every request."""
+        return self.agency_role is AgencyRole.AUDITOR
+
+
+OPERATOR = Principal(is_operator=True)
+
+
+async def authenticate(ctx: Context, token: str | None) -> Principal:
+    """Resolve a bearer token to a principal or raise AuthenticationFailed."""
+    if not token:
+        raise AuthenticationFailed("send 'Authorization: Bearer <token>'")
+    digest = hash_token(token)
+    if ctx.operator_token_hash is not None and hmac.compare_digest(digest, ctx.operator_token_hash):
+        return OPERATOR
+    async with transaction(ctx.sessions, write=False) as session:
+        row = await repo.get_token(session, digest)
+        if row is None or row.revoked_at is not None:
+            raise AuthenticationFailed("unknown or revoked token")
+        if row.is_operator or row.agency_id is None:
+            return OPERATOR
+        agency = await repo.get_agency(session, row.agency_id)
+        if agency is None:
+            raise AuthenticationFailed("token's agency no longer exists")
+        return Principal(False, agency.id, AgencyRole(agency.role))

@@ -1,0 +1,122 @@
+"""Read use cases: what a caller may see of requests and their statements."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..domain.parties import party_of
+from ..storage import repositories as repo
+from ..storage.db import transaction
+from ..storage.tables import RequestRow, StatementRow
+from .context import Context
+from .errors import Forbidden, InvalidQuery, NotFound
+from .principals import Principal
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """Filters of the request list."""
+
+    kind: str | None = None
+    state: str | None = None
+    urgency: str | None = None
+    counterparty: str | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    """One page of requests and the cursor of the next, if any."""
+
+    items: Sequence[RequestRow]
+    next_cursor: str | None
+
+
+def _reader(principal: Principal) -> str | None:
+    """The agency whose requests the caller may read; None means all (auditors)."""
+    if principal.is_operator or principal.agency_id is None:
+        raise Forbidden("the operator manages agencies and cannot read requests")
+    return None if principal.is_auditor else principal.agency_id
+
+
+def can_see(principal: Principal, request: RequestRow) -> bool:
+    """Parties see their requests; auditors see every request's metadata."""
+    if principal.is_auditor:
+        return True
+    if principal.agency_id is None:
+        return False
+    return (
+        party_of(
+            principal.agency_id,
+            requesting_agency=request.requesting_agency,
+            requested_agency=request.requested_agency,
+            executing_agency=request.executing_agency,
+        )
+        is not None
+    )
+
+
+def encode_cursor(row: RequestRow) -> str:
+    """An opaque cursor after this row."""
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Parse a cursor made by encode_cursor; raises InvalidQuery when it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, rid = raw.split("|")
+        when = datetime.fromisoformat(created)
+        if when.tzinfo is None:
+            raise ValueError("naive")
+        return when, uuid.UUID(rid)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidQuery("cursor is not one this server issued") from exc
+
+
+async def list_requests(ctx: Context, principal: Principal, flt: RequestFilter) -> RequestPage:
+    """Requests the caller may see, newest first, a page at a time."""
+    party = _reader(principal)
+    after = decode_cursor(flt.cursor) if flt.cursor else None
+    async with transaction(ctx.sessions, write=False) as session:
+        rows = await repo.search_requests(
+            session,
+            party=party,
+            kind=flt.kind,
+            state=flt.state,
+            urgency=flt.urgency,
+            counterparty=flt.counterparty,
+            after=after,
+            limit=flt.limit + 1,
+        )
+    items = rows[: flt.limit]
+    more = len(rows) > flt.limit
+    return RequestPage(items, encode_cursor(items[-1]) if more and items else None)
+
+
+async def show_request(ctx: Context, principal: Principal, request_id: uuid.UUID) -> RequestRow:
+    """One request, if the caller may see it (else NotFound, so existence does not leak)."""
+    _reader(principal)
+    async with transaction(ctx.sessions, write=False) as session:
+        row = await repo.get_request(session, request_id)
+    if row is None or not can_see(principal, row):
+        raise NotFound(f"no request {request_id}")
+    return row
+
+
+async def request_statements(
+    ctx: Context, principal: Principal, request_id: uuid.UUID
+) -> Sequence[StatementRow]:
+    """A request's statements in chain order, for its parties and auditors."""
+    _reader(principal)
+    async with transaction(ctx.sessions, write=False) as session:
+        row = await repo.get_request(session, request_id)
+        if row is None or not can_see(principal, row):
+            raise NotFound(f"no request {request_id}")
+        return await repo.statements_of(session, request_id)

@@ -12,6 +12,7 @@ when extracting, so a bag never depends on a case-sensitive file system to be op
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -67,6 +68,7 @@ _ALGORITHMS = ("sha256", "sha512", "sha384", "sha224", "sha1", "md5")
 _MANIFEST_RE = re.compile(r"manifest-([a-z0-9]+)\.txt")
 _TAGMANIFEST_RE = re.compile(r"tagmanifest-([a-z0-9]+)\.txt")
 _LINE_RE = re.compile(r"([0-9A-Fa-f]+)[ \t]+(.+)")
+_NEWLINE_RE = re.compile(r"\r\n|\r|\n")
 _OXUM_RE = re.compile(r"(\d+)\.(\d+)")
 _LABEL_RE = re.compile(r"[^\s:][^:\r\n]*")
 _PCT_DECODE_RE = re.compile(r"%(25|0[AaDd])")
@@ -168,9 +170,9 @@ class BagInfo:
             )
         if self.sealed_at.tzinfo is None or self.sealed_at.utcoffset() is None:
             raise BagInfoError("sealed_at must be a timezone-aware datetime")
-        for label, value in self._fields():
+        for label, value in self.standard_fields():
             _check_info_value(label, value)
-        reserved = {label.casefold() for label, _ in self._fields()}
+        reserved = {label.casefold() for label, _ in self.standard_fields()}
         for label, value in self.extra.items():
             if not _LABEL_RE.fullmatch(label) or label != label.strip():
                 raise BagInfoError(f"bag-info label {label!r} is not a valid label")
@@ -178,7 +180,8 @@ class BagInfo:
                 raise BagInfoError(f"bag-info label {label!r} is set by the sealer itself")
             _check_info_value(label, value)
 
-    def _fields(self) -> list[tuple[str, str]]:
+    def standard_fields(self) -> list[tuple[str, str]]:
+        """The bag-info fields derived from this metadata, in the order they are written."""
         sealed = self.sealed_at.astimezone(UTC)
         fields = [("Source-Organization", self.producer)]
         if self.request_id is not None:
@@ -287,12 +290,15 @@ def _check_info_value(label: str, value: str) -> None:
 
 
 def _bag_size(octets: int) -> str:
+    if octets < 1000:
+        return f"{octets} bytes"
     size = float(octets)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{octets} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+    units = ["KB", "MB", "GB", "TB", "PB"]
+    size /= 1000
+    while size >= 1000 and len(units) > 1:
         size /= 1000
-    raise AssertionError("unreachable")  # pragma: no cover
+        units.pop(0)
+    return f"{size:.1f} {units[0]}"
 
 
 class _PathRegistry:
@@ -402,7 +408,9 @@ def _source_kind(path: Path) -> str:
 class _HashingReader:
     """File reader for tarfile's copy: hashes, counts, and refuses to come up short."""
 
-    def __init__(self, fd: int, expected: int, label: Path, progress: Callable[[int], None]):
+    def __init__(
+        self, fd: int, expected: int, label: Path, progress: Callable[[int], None]
+    ) -> None:
         self._fd = fd
         self._expected = expected
         self._label = label
@@ -446,8 +454,8 @@ def _tarinfo(name: str, *, size: int = 0, mtime: int, is_dir: bool = False) -> t
 def _seal_file(
     tar: tarfile.TarFile, item: _PlanItem, member: str, progress: Callable[[int], None]
 ) -> ManifestEntry:
-    planned = os.lstat(item.source)
     try:
+        planned = os.lstat(item.source)
         fd = os.open(item.source, os.O_RDONLY | _O_BINARY | _O_NOFOLLOW | _O_CLOEXEC)
     except OSError as exc:
         raise SourceError(f"{item.source}: cannot open ({exc.strerror})") from exc
@@ -459,9 +467,7 @@ def _seal_file(
         ):
             raise SourceError(f"{item.source}: file changed while sealing (it was replaced)")
         reader = _HashingReader(fd, before.st_size, item.source, progress)
-        tar.addfile(
-            _tarinfo(member, size=before.st_size, mtime=int(before.st_mtime)), reader
-        )
+        tar.addfile(_tarinfo(member, size=before.st_size, mtime=int(before.st_mtime)), reader)
         after = os.fstat(fd)
         if (
             reader.count != before.st_size
@@ -500,8 +506,9 @@ def write_bag_tar(
     payload: list[ManifestEntry] = []
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         tar.addfile(_tarinfo(bag, mtime=mtime, is_dir=True))
-        tar.addfile(_tarinfo(f"{bag}/bagit.txt", size=len(BAGIT_TXT), mtime=mtime),
-                    io.BytesIO(BAGIT_TXT))
+        tar.addfile(
+            _tarinfo(f"{bag}/bagit.txt", size=len(BAGIT_TXT), mtime=mtime), io.BytesIO(BAGIT_TXT)
+        )
         tar.addfile(_tarinfo(f"{bag}/data", mtime=mtime, is_dir=True))
         for item in plan:
             member = f"{bag}/{item.target}"
@@ -514,7 +521,7 @@ def write_bag_tar(
         oxum = f"{octets}.{len(payload)}"
         manifest = "".join(f"{e.sha256}  {encode_manifest_path(e.path)}\n" for e in payload)
         fields = [
-            *bag_info._fields(),
+            *bag_info.standard_fields(),
             ("Payload-Oxum", oxum),
             ("Bag-Size", _bag_size(octets)),
             *bag_info.extra.items(),
@@ -527,8 +534,9 @@ def write_bag_tar(
             ("bag-info.txt", info_text.encode("utf-8")),
         ):
             if name != "bagit.txt":
-                tar.addfile(_tarinfo(f"{bag}/{name}", size=len(data), mtime=mtime),
-                            io.BytesIO(data))
+                tar.addfile(
+                    _tarinfo(f"{bag}/{name}", size=len(data), mtime=mtime), io.BytesIO(data)
+                )
             tags.append(ManifestEntry(name, hashlib.sha256(data).hexdigest(), len(data)))
         tagmanifest = "".join(f"{e.sha256}  {e.path}\n" for e in tags).encode("utf-8")
         tar.addfile(
@@ -552,30 +560,27 @@ class _SafeTarInfo(tarfile.TarInfo):
     """TarInfo that refuses oversized extended headers and archives without an end marker."""
 
     @classmethod
-    def fromtarfile(cls, tarfile: tarfile.TarFile) -> Self:
+    def fromtarfile(cls, tf: tarfile.TarFile) -> Self:
         """Read the next header like tarfile does, with limits and truncation detection."""
-        buf = tarfile.fileobj.read(tarfile_blocksize)
-        if len(buf) < tarfile_blocksize:
+        buf = tf.fileobj.read(tarfile.BLOCKSIZE)
+        if len(buf) < tarfile.BLOCKSIZE:
             raise ArchiveFormatError(
                 "archive is truncated (it ends without the tar end-of-archive marker)"
             )
-        obj = cls.frombuf(buf, tarfile.encoding, tarfile.errors)
-        obj.offset = tarfile.fileobj.tell() - tarfile_blocksize
+        obj = cls.frombuf(buf, tf.encoding, tf.errors)
+        obj.offset = tf.fileobj.tell() - tarfile.BLOCKSIZE
         if obj.type in _EXT_HEADER_TYPES:
             if obj.size > _MAX_EXT_HEADER_BYTES:
                 raise ArchiveLimitError(
                     f"archive has an extended header of {obj.size} bytes "
                     f"(limit {_MAX_EXT_HEADER_BYTES})"
                 )
-            if isinstance(tarfile, _SafeTarFile):
-                tarfile.ext_headers += 1
-                if tarfile.ext_headers > tarfile.max_ext_headers:
+            if isinstance(tf, _SafeTarFile):
+                tf.ext_headers += 1
+                if tf.ext_headers > tf.max_ext_headers:
                     raise ArchiveLimitError("archive has too many extended headers")
-        result: Self = obj._proc_member(tarfile)  # type: ignore[attr-defined]
+        result: Self = obj._proc_member(tf)  # type: ignore[attr-defined]
         return result
-
-
-tarfile_blocksize = tarfile.BLOCKSIZE
 
 
 def _member_path(member: tarfile.TarInfo) -> list[str]:
@@ -642,7 +647,6 @@ def _extract_members(
     n_dirs = 0
     try:
         with _SafeTarFile.open(fileobj=src, mode="r|", tarinfo=_SafeTarInfo) as tar:
-            assert isinstance(tar, _SafeTarFile)
             tar.max_ext_headers = 2 * max_files + 64
             for member in tar:
                 parts = _member_path(member)
@@ -749,10 +753,9 @@ def _extract_file(
             progress(len(chunk))
     if count != member.size:
         raise ArchiveFormatError(f"archive is truncated inside member {_show(member.name)}")
-    try:
+    # A timestamp the platform cannot represent is not worth refusing the bag for.
+    with contextlib.suppress(OSError, OverflowError, ValueError):
         os.utime(target, (member.mtime, member.mtime))
-    except (OSError, OverflowError, ValueError):
-        pass  # a timestamp the platform cannot represent is not worth refusing the bag for
     return ManifestEntry(rel, hasher.hexdigest(), count)
 
 
@@ -826,7 +829,7 @@ def validate_bag_dir(path: Path) -> ValidatedBag:
                 problems.append(f"{_show(rel)}: is not a regular file or directory")
     if problems:
         raise BagValidationError(problems)
-    return _validate(root, root.name, files)
+    return _validate(root, Path(os.path.abspath(root)).name, files)
 
 
 def _hash_path(path: Path, algorithm: str) -> tuple[str, int]:
@@ -852,7 +855,7 @@ def _read_small(root: Path, rel: str, limit: int) -> str:
 def _parse_tag_lines(text: str, rel: str) -> list[tuple[str, str]]:
     """Parse 'Label: value' lines (values may be folded onto indented lines)."""
     fields: list[tuple[str, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_NEWLINE_RE.split(text), start=1):
         if not line.strip():
             continue
         if line[0] in " \t":
@@ -882,9 +885,7 @@ def _iter_manifest(root: Path, rel: str) -> Iterator[tuple[int, str, str]]:
                     continue
                 match = _LINE_RE.fullmatch(line)
                 if not match:
-                    raise BagValidationError(
-                        [f"{rel} line {number}: expected '<checksum> <path>'"]
-                    )
+                    raise BagValidationError([f"{rel} line {number}: expected '<checksum> <path>'"])
                 yield number, match.group(1).lower(), decode_manifest_path(match.group(2))
     except UnicodeDecodeError as exc:
         raise BagValidationError([f"{rel}: not valid UTF-8 ({exc.reason})"]) from exc
@@ -894,13 +895,16 @@ def _validate(root: Path, name: str, files: Mapping[str, ManifestEntry]) -> Vali
     """Validate the bag rooted at `root` given every file's sha256 and size (RFC 8493 §3)."""
     if "bagit.txt" not in files:
         raise BagValidationError(["bagit.txt: missing (this is not a BagIt bag)"])
-    declaration = dict(_parse_tag_lines(_read_small(root, "bagit.txt", _MAX_BAGIT_TXT_BYTES),
-                                        "bagit.txt"))
+    declaration = dict(
+        _parse_tag_lines(_read_small(root, "bagit.txt", _MAX_BAGIT_TXT_BYTES), "bagit.txt")
+    )
     version = declaration.get("BagIt-Version", "")
     if version not in READABLE_VERSIONS:
         raise BagValidationError(
-            [f"bagit.txt: unsupported BagIt-Version {version!r} "
-             f"(supported: {', '.join(READABLE_VERSIONS)})"]
+            [
+                f"bagit.txt: unsupported BagIt-Version {version!r} "
+                f"(supported: {', '.join(READABLE_VERSIONS)})"
+            ]
         )
     encoding = declaration.get("Tag-File-Character-Encoding", "")
     if encoding.upper().replace("_", "-") not in ("UTF-8", "UTF8"):

@@ -56,17 +56,20 @@ class StreamSealer:
 
 
 class StreamOpener:
-    """Decrypts and authenticates chunks pulled from `read`, enforcing every STREAM rule."""
+    """Decrypts and authenticates chunks pulled from `read`, enforcing every STREAM rule.
 
-    __slots__ = ("_aead", "_counter", "_done", "_next", "_out", "_read", "_started")
+    A full-size chunk is first tried as a non-final chunk and released as soon as it
+    authenticates (like the reference implementation); if it only authenticates as the final
+    chunk, EOF is then required. A short chunk is always the final one.
+    """
+
+    __slots__ = ("_aead", "_counter", "_done", "_out", "_read")
 
     def __init__(self, key: bytes, read: Callable[[int], bytes]) -> None:
         self._aead = ChaCha20Poly1305(key)
         self._read = read
         self._counter = 0
         self._done = False
-        self._started = False
-        self._next = b""
         self._out = memoryview(bytearray(CHUNK_SIZE))
 
     @property
@@ -74,38 +77,33 @@ class StreamOpener:
         """True once the final chunk has been verified and EOF confirmed."""
         return self._done
 
+    def _open(self, ct: bytes, out: memoryview, last: bool) -> bool:
+        try:
+            self._aead.decrypt_into(_nonce(self._counter, last), ct, None, out)
+        except InvalidTag:
+            return False
+        return True
+
     def next_chunk(self) -> memoryview | None:
         """Return the next authenticated plaintext chunk (view valid until the next call)."""
         if self._done:
             return None
-        if not self._started:
-            self._next = self._read(ENC_CHUNK_SIZE)
-            self._started = True
-        cur = self._next
-        if len(cur) == ENC_CHUNK_SIZE:
-            nxt = self._read(ENC_CHUNK_SIZE)
-            last = not nxt
-        else:
-            nxt = b""
+        ct = self._read(ENC_CHUNK_SIZE)
+        if len(ct) < TAG_SIZE:
+            if self._counter == 0:
+                raise PayloadError("truncated payload: no STREAM chunks")
+            raise PayloadError("truncated payload: final STREAM chunk missing")
+        out = self._out[: len(ct) - TAG_SIZE]
+        if len(ct) == ENC_CHUNK_SIZE and self._open(ct, out, last=False):
+            last = False
+        elif self._open(ct, out, last=True):
             last = True
-        if len(cur) < TAG_SIZE:
-            raise PayloadError("truncated payload: missing STREAM chunk")
-        out = self._out[: len(cur) - TAG_SIZE]
-        try:
-            self._aead.decrypt_into(_nonce(self._counter, last), cur, None, out)
-        except InvalidTag:
-            if not last:
-                # Distinguish a full final chunk followed by trailing data for the message only.
-                try:
-                    self._aead.decrypt_into(_nonce(self._counter, True), cur, None, out)
-                except InvalidTag:
-                    pass
-                else:
-                    raise PayloadError("trailing data after the final STREAM chunk") from None
-            raise PayloadError(f"payload authentication failed at chunk {self._counter}") from None
-        if last and len(out) == 0 and self._counter != 0:
-            raise PayloadError("final STREAM chunk is empty but the payload is not")
+            if len(out) == 0 and self._counter != 0:
+                raise PayloadError("final STREAM chunk is empty but the payload is not")
+            if len(ct) == ENC_CHUNK_SIZE and self._read(1):
+                raise PayloadError("trailing data after the final STREAM chunk")
+        else:
+            raise PayloadError(f"payload authentication failed at chunk {self._counter}")
         self._counter += 1
-        self._next = nxt
         self._done = last
         return out

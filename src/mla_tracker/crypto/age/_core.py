@@ -1,0 +1,332 @@
+"""age v1 encryption and decryption: streaming writer/reader file objects and helpers."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+from ._format import SourceReader, Stanza, encode_header, parse_header
+from ._hybrid import HybridIdentity, HybridRecipient
+from ._keys import (
+    HYBRID_IDENTITY_HRP,
+    HYBRID_RECIPIENT_HRP,
+    X25519_IDENTITY_HRP,
+    X25519_RECIPIENT_HRP,
+    bech32_decode,
+)
+from ._stream import CHUNK_SIZE, NONCE_SIZE, StreamOpener, StreamSealer, payload_key
+from ._x25519 import FILE_KEY_SIZE, X25519Identity, X25519Recipient
+from .errors import (
+    HeaderError,
+    KeyFormatError,
+    NoIdentityMatchError,
+    PayloadError,
+    UnsupportedRecipientError,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
+
+DEFAULT_READ_SIZE = 16 * CHUNK_SIZE
+
+
+class Recipient(Protocol):
+    """Something a file key can be wrapped to."""
+
+    def wrap(self, file_key: bytes) -> list[Stanza]:
+        """Return the stanza(s) wrapping the 16-byte file key."""
+        ...
+
+    def to_string(self) -> str:
+        """Encode as a recipient string."""
+        ...
+
+
+class Identity(Protocol):
+    """Something that can unwrap a file key from a stanza."""
+
+    def unwrap(self, stanza: Stanza) -> bytes | None:
+        """Return the file key, None if the stanza is not addressed to us, or raise HeaderError."""
+        ...
+
+    def recipient(self) -> Recipient:
+        """The corresponding recipient."""
+        ...
+
+    def to_string(self) -> str:
+        """Encode as an identity string (secret!)."""
+        ...
+
+
+# --------------------------------------------------------------------------- key parsing
+
+
+def parse_identity(s: str) -> Identity:
+    """Parse an "AGE-SECRET-KEY-1…" or "AGE-SECRET-KEY-PQ-1…" identity string."""
+    s = s.strip()
+    hrp, _ = bech32_decode(s)
+    if hrp == X25519_IDENTITY_HRP.lower():
+        return X25519Identity.from_string(s)
+    if hrp == HYBRID_IDENTITY_HRP.lower():
+        return HybridIdentity.from_string(s)
+    if hrp.startswith("age-plugin-"):
+        raise KeyFormatError("age plugin identities are not supported")
+    raise KeyFormatError("unknown identity type")
+
+
+def parse_recipient(s: str) -> Recipient:
+    """Parse an "age1…" (X25519) or "age1pq1…" (MLKEM768-X25519) recipient string."""
+    s = s.strip()
+    hrp, _ = bech32_decode(s)
+    if hrp == X25519_RECIPIENT_HRP:
+        return X25519Recipient.from_string(s)
+    if hrp == HYBRID_RECIPIENT_HRP:
+        return HybridRecipient.from_string(s)
+    raise KeyFormatError(f"unsupported recipient type {hrp!r}")
+
+
+def parse_identity_file(text: str) -> list[Identity]:
+    """Parse an age identity file: one identity per line, '#' comments and blank lines ignored."""
+    identities: list[Identity] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            identities.append(parse_identity(line))
+        except KeyFormatError as exc:
+            # Never echo the line itself: it may be secret key material.
+            raise KeyFormatError(f"identity file line {lineno}: {exc}") from None
+    if not identities:
+        raise KeyFormatError("no identities found in identity file")
+    return identities
+
+
+# --------------------------------------------------------------------------- encryption
+
+
+class Encryptor(io.RawIOBase):
+    """Writable file object that age-encrypts everything written to it into `dst`.
+
+    The header is written on construction and the final STREAM chunk on `close()`; `dst` itself
+    is not closed. Leaving a `with` block by an exception, or calling `abort()`, does not write
+    the final chunk, so the truncated output will never decrypt. Memory use is one 64 KiB chunk.
+    """
+
+    def __init__(self, dst: BinaryIO, recipients: Iterable[Recipient]) -> None:
+        super().__init__()
+        recips = list(recipients)
+        if not recips:
+            raise ValueError("at least one recipient is required")
+        file_key = os.urandom(FILE_KEY_SIZE)
+        stanzas = [s for r in recips for s in r.wrap(file_key)]
+        nonce = os.urandom(NONCE_SIZE)
+        self._dst = dst
+        self._sealer = StreamSealer(payload_key(file_key, nonce))
+        self._buf = bytearray(CHUNK_SIZE)
+        self._view = memoryview(self._buf)
+        self._n = 0
+        self._finished = False
+        dst.write(encode_header(stanzas, file_key) + nonce)
+
+    def writable(self) -> bool:
+        """Always True."""
+        return True
+
+    def write(self, b: ReadableBuffer) -> int:
+        """Encrypt and write data, emitting each full 64 KiB chunk once more data follows."""
+        if self.closed:
+            raise ValueError("write to closed Encryptor")
+        with memoryview(b) as whole:
+            mv = whole.cast("B") if whole.format != "B" or whole.ndim != 1 else whole
+            total = len(mv)
+            if self._n:
+                take = min(CHUNK_SIZE - self._n, total)
+                self._view[self._n : self._n + take] = mv[:take]
+                self._n += take
+                mv = mv[take:]
+                if not mv:
+                    return total
+                self._dst.write(self._sealer.seal(self._view, last=False))
+                self._n = 0
+            # Hold back the last (up to) 64 KiB: it may turn out to be the final chunk.
+            while len(mv) > CHUNK_SIZE:
+                self._dst.write(self._sealer.seal(mv[:CHUNK_SIZE], last=False))
+                mv = mv[CHUNK_SIZE:]
+            self._view[: len(mv)] = mv
+            self._n = len(mv)
+            return total
+
+    def close(self) -> None:
+        """Write the final chunk (once) and flush `dst`; `dst` is left open."""
+        if not self.closed and not self._finished:
+            self._finished = True
+            self._dst.write(self._sealer.seal(self._view[: self._n], last=True))
+            self._n = 0
+            flush = getattr(self._dst, "flush", None)
+            if flush is not None:
+                flush()
+        super().close()
+
+    def abort(self) -> None:
+        """Close without writing the final chunk: the output is deliberately left invalid."""
+        self._finished = True
+        super().close()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+    def __del__(self) -> None:
+        # Never finalise implicitly on garbage collection: an unclosed stream stays invalid.
+        if not getattr(self, "_finished", True):
+            self._finished = True
+
+
+def encrypt(
+    recipients: Iterable[Recipient],
+    src: BinaryIO,
+    dst: BinaryIO,
+    chunk_size: int = DEFAULT_READ_SIZE,
+) -> int:
+    """Encrypt all of `src` to `dst` for the recipients; return the plaintext size."""
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be positive")
+    total = 0
+    enc = Encryptor(dst, recipients)
+    try:
+        while True:
+            data = src.read(chunk_size)
+            if not data:
+                break
+            total += enc.write(data)
+    except BaseException:
+        enc.abort()
+        raise
+    enc.close()
+    return total
+
+
+# --------------------------------------------------------------------------- decryption
+
+
+def _unwrap_file_key(stanzas: tuple[Stanza, ...], identities: list[Identity]) -> bytes:
+    if any(s.type == "scrypt" for s in stanzas):
+        if len(stanzas) != 1:
+            raise HeaderError("an scrypt stanza must be the only stanza in the header")
+        raise UnsupportedRecipientError("scrypt recipients not supported")
+    for identity in identities:
+        for stanza in stanzas:
+            file_key = identity.unwrap(stanza)
+            if file_key is not None:
+                if len(file_key) != FILE_KEY_SIZE:
+                    raise HeaderError("unwrapped file key is not 16 bytes")
+                return file_key
+    raise NoIdentityMatchError("no identity matched any of the recipients")
+
+
+def _open(src: BinaryIO, identities: Iterable[Identity]) -> StreamOpener:
+    ids = list(identities)
+    if not ids:
+        raise ValueError("at least one identity is required")
+    reader = SourceReader(src)
+    header = parse_header(reader)
+    file_key = _unwrap_file_key(header.stanzas, ids)
+    header.verify_mac(file_key)
+    nonce = reader.read(NONCE_SIZE)
+    if len(nonce) != NONCE_SIZE:
+        raise HeaderError("file too short: missing payload nonce")
+    return StreamOpener(payload_key(file_key, nonce), reader.read)
+
+
+class Decryptor(io.RawIOBase):
+    """Readable file object yielding the plaintext of an age file read from `src`.
+
+    The header is parsed, a file key unwrapped and the header MAC verified on construction.
+    Plaintext is only released chunk by chunk after authentication; a `PayloadError` can still
+    occur later (truncation, tampering, trailing data), in which case everything read so far
+    must be discarded by the caller. `src` is not closed.
+    """
+
+    def __init__(self, src: BinaryIO, identities: Iterable[Identity]) -> None:
+        super().__init__()
+        self._opener = _open(src, identities)
+        self._chunk = memoryview(b"")
+        self._pos = 0
+        self._error: PayloadError | None = None
+
+    def readable(self) -> bool:
+        """Always True."""
+        return True
+
+    def _next(self) -> bool:
+        if self._error is not None:
+            raise self._error
+        try:
+            chunk = self._opener.next_chunk()
+        except PayloadError as exc:
+            self._error = exc
+            raise
+        if chunk is None:
+            return False
+        self._chunk = chunk
+        self._pos = 0
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        """Fill `buffer` with authenticated plaintext; 0 means verified end of file."""
+        if self.closed:
+            raise ValueError("read from closed Decryptor")
+        with memoryview(buffer) as whole:
+            mv = whole.cast("B") if whole.format != "B" or whole.ndim != 1 else whole
+            n = 0
+            while n < len(mv):
+                avail = len(self._chunk) - self._pos
+                if avail == 0:
+                    try:
+                        if not self._next():
+                            break
+                    except PayloadError:
+                        if n:
+                            return n  # release what we have; the error is raised next call
+                        raise
+                    continue
+                take = min(avail, len(mv) - n)
+                mv[n : n + take] = self._chunk[self._pos : self._pos + take]
+                self._pos += take
+                n += take
+            return n
+
+    def readall(self) -> bytes:
+        """Read and return the rest of the plaintext (loads it all in memory)."""
+        parts = [bytes(self._chunk[self._pos :])]
+        self._pos = len(self._chunk)
+        while self._next():
+            parts.append(bytes(self._chunk))
+            self._pos = len(self._chunk)
+        return b"".join(parts)
+
+
+def decrypt(identities: Iterable[Identity], src: BinaryIO, dst: BinaryIO) -> int:
+    """Decrypt `src` into `dst`; return the plaintext size.
+
+    Raises on any failure. Output already written to `dst` when a PayloadError is raised is
+    unauthenticated as a whole and MUST be discarded: write to a temporary file and rename it
+    into place only after this function returns.
+    """
+    opener = _open(src, identities)
+    total = 0
+    while (chunk := opener.next_chunk()) is not None:
+        dst.write(chunk)
+        total += len(chunk)
+    return total

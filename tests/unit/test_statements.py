@@ -1,0 +1,177 @@
+"""DSSE statements and the per-request hash chain: signatures, links, tampering."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mla_tracker.crypto import dsse
+from mla_tracker.crypto.errors import (
+    ChainError,
+    CryptoError,
+    EnvelopeFormatError,
+    KeyFormatError,
+    SignatureError,
+)
+from mla_tracker.crypto.keys import SigningKey, VerifyingKey, key_id_of
+from mla_tracker.crypto.statement import (
+    GENESIS,
+    PAYLOAD_TYPE,
+    digest,
+    encode_payload,
+    sign_statement,
+    verify_chain,
+    verify_statement,
+)
+
+KEYS = [SigningKey.generate() for _ in range(3)]
+DIRECTORY = {k.key_id: k.public for k in KEYS}
+RID = uuid.UUID("6f1c1d1e-8a55-4c1b-9a64-2f0f6c1de001")
+
+
+def _key_for(key_id: str) -> VerifyingKey:
+    try:
+        return DIRECTORY[key_id]
+    except KeyError:
+        raise SignatureError(f"unknown key {key_id}") from None
+
+
+def _chain(actions: list[tuple[int, str]]) -> list[dsse.Envelope]:
+    prev = GENESIS
+    out = []
+    for seq, (signer, action) in enumerate(actions, start=1):
+        key = KEYS[signer]
+        payload = encode_payload(request_id=RID, seq=seq, prev=prev, action=action,
+                                 actor=f"agency-{signer}", key_id=key.key_id,
+                                 body={"n": seq})
+        out.append(sign_statement(payload, key))
+        prev = digest(payload)
+    return out
+
+
+def test_pae_matches_the_dsse_spec_example() -> None:
+    # From the DSSE protocol document: PAE("http://example.com/HelloWorld", "hello world")
+    assert dsse.pae("http://example.com/HelloWorld", b"hello world") == (
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
+
+
+def test_rfc8032_test_vector_1_signature() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    secret = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    key = SigningKey(Ed25519PrivateKey.from_private_bytes(secret))
+    assert key.public.raw.hex() == (
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    )
+    assert key.sign(b"").hex() == (
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+        "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+    )
+    assert key.key_id == key_id_of(key.public.raw)
+
+
+def test_sign_verify_round_trip_and_exact_bytes() -> None:
+    payload = encode_payload(request_id=RID, seq=1, prev=GENESIS, action="transmit",
+                             actor="la-mps", key_id=KEYS[0].key_id, body={"x": 1},
+                             issued_at=datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC))
+    env = sign_statement(payload, KEYS[0])
+    again = dsse.parse_envelope(env.to_json())
+    statement, raw = verify_statement(again, _key_for)
+    assert raw == payload
+    assert statement.issued_at == datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC)
+    assert b'"issued_at":"2026-11-22T01:02:03.000000Z"' in payload
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error"),
+    [
+        (lambda e: msgspec.structs.replace(e, payloadType="text/plain"), EnvelopeFormatError),
+        (lambda e: msgspec.structs.replace(e, signatures=[]), SignatureError),
+        (lambda e: msgspec.structs.replace(e, signatures=e.signatures * 2), SignatureError),
+        (lambda e: msgspec.structs.replace(e, payload="***"), EnvelopeFormatError),
+        (lambda e: msgspec.structs.replace(
+            e, payload=base64.b64encode(b'{"type":"x"}').decode()), SignatureError),
+    ],
+)
+def test_bad_envelopes_raise_typed_errors(mutate: object, error: type[CryptoError]) -> None:
+    env = _chain([(0, "transmit")])[0]
+    with pytest.raises(error):
+        verify_statement(mutate(env), _key_for)  # type: ignore[operator]
+
+
+def test_bad_keys_raise_key_format_error() -> None:
+    with pytest.raises(KeyFormatError):
+        VerifyingKey(b"short")
+    with pytest.raises(KeyFormatError):
+        VerifyingKey.from_base64("not base64!")
+    with pytest.raises(KeyFormatError):
+        SigningKey.from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    pem = KEYS[0].to_pem()
+    assert SigningKey.from_pem(pem).key_id == KEYS[0].key_id
+
+
+actions_strategy = st.lists(
+    st.tuples(st.integers(0, 2), st.sampled_from(["transmit", "acknowledge", "accept"])),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(actions=actions_strategy)
+def test_any_valid_chain_verifies(actions: list[tuple[int, str]]) -> None:
+    envelopes = _chain(actions)
+    head = verify_chain(envelopes, _key_for)
+    assert head == digest(envelopes[-1].payload_bytes())
+
+
+@settings(max_examples=80, deadline=None)
+@given(actions=actions_strategy, data=st.data())
+def test_any_altered_byte_is_caught(actions: list[tuple[int, str]], data: st.DataObject) -> None:
+    envelopes = _chain(actions)
+    index = data.draw(st.integers(0, len(envelopes) - 1))
+    payload = bytearray(envelopes[index].payload_bytes())
+    pos = data.draw(st.integers(0, len(payload) - 1))
+    payload[pos] ^= data.draw(st.integers(1, 255))
+    envelopes[index] = msgspec.structs.replace(
+        envelopes[index], payload=base64.b64encode(bytes(payload)).decode()
+    )
+    with pytest.raises(CryptoError):
+        verify_chain(envelopes, _key_for)
+
+
+@settings(max_examples=60, deadline=None)
+@given(actions=st.lists(st.tuples(st.integers(0, 2), st.just("x")), min_size=2, max_size=10),
+       data=st.data())
+def test_reordering_or_gaps_are_caught(
+    actions: list[tuple[int, str]], data: st.DataObject
+) -> None:
+    envelopes = _chain(actions)
+    if data.draw(st.booleans()):
+        i = data.draw(st.integers(0, len(envelopes) - 2))
+        envelopes[i], envelopes[i + 1] = envelopes[i + 1], envelopes[i]
+    else:
+        del envelopes[data.draw(st.integers(0, len(envelopes) - 2))]
+    with pytest.raises(ChainError):
+        verify_chain(envelopes, _key_for)
+
+
+def test_statement_from_another_request_breaks_the_chain() -> None:
+    envelopes = _chain([(0, "transmit"), (1, "acknowledge")])
+    payload = encode_payload(request_id=uuid.uuid4(), seq=3,
+                             prev=digest(envelopes[-1].payload_bytes()), action="accept",
+                             actor="a", key_id=KEYS[1].key_id, body={})
+    envelopes.append(sign_statement(payload, KEYS[1]))
+    with pytest.raises(ChainError):
+        verify_chain(envelopes, _key_for)
+
+
+def test_payload_type_constant() -> None:
+    assert PAYLOAD_TYPE == "application/vnd.mla-tracker.statement+json"

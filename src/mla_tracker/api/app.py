@@ -25,6 +25,7 @@ from ..workflows.principals import hash_token, new_token
 from .controllers.agencies import AgencyController
 from .controllers.health import HealthController
 from .controllers.requests import RequestController
+from .controllers.whoami import whoami
 from .deps import provide_context, provide_principal
 from .problems import EXCEPTION_HANDLERS
 
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HealthController,
             AgencyController,
             RequestController,
+            whoami,
             create_static_files_router(
                 path=assets, directories=[_swagger_assets()], include_in_schema=False
             ),

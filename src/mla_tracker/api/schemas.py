@@ -158,3 +158,11 @@ def statement_out(row: StatementRow) -> StatementOut:
         received_at=row.received_at,
         envelope=msgspec.json.decode(row.envelope),
     )
+
+
+class WhoAmI(msgspec.Struct, frozen=True):
+    """Who a token belongs to."""
+
+    operator: bool
+    agency_id: str | None
+    role: str | None

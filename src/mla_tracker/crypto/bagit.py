@@ -324,13 +324,16 @@ class _PathRegistry:
             return None
         prev_path, prev_is_dir, prev_explicit = previous
         if prev_path != path:
-            return (
-                f"{_show(path)} and {_show(prev_path)} are the same name on case-insensitive "
-                "or Unicode-normalising file systems"
-            )
-        if not (is_dir and prev_is_dir):
-            return f"{_show(path)} appears more than once (as file and directory or twice)"
-        if explicit and prev_explicit:
+            if unicodedata.normalize("NFC", path) == unicodedata.normalize("NFC", prev_path):
+                how = "differ only in Unicode normalisation"
+                shown = f"{path!a} and {prev_path!a}"
+            else:
+                how = "differ only in letter case"
+                shown = f"{_show(path)} and {_show(prev_path)}"
+            return f"{shown} {how}, so they are the same name on some file systems (macOS, Windows)"
+        if is_dir != prev_is_dir:
+            return f"{_show(path)} is both a file and a directory"
+        if not is_dir or (explicit and prev_explicit):
             return f"{_show(path)} appears more than once"
         if explicit:
             self._seen[key] = (path, True, True)
@@ -563,6 +566,8 @@ class _SafeTarInfo(tarfile.TarInfo):
     def fromtarfile(cls, tf: tarfile.TarFile) -> Self:
         """Read the next header like tarfile does, with limits and truncation detection."""
         buf = tf.fileobj.read(tarfile.BLOCKSIZE)
+        if not buf and tf.offset == 0:
+            raise ArchiveFormatError("archive is empty")
         if len(buf) < tarfile.BLOCKSIZE:
             raise ArchiveFormatError(
                 "archive is truncated (it ends without the tar end-of-archive marker)"
@@ -667,7 +672,7 @@ def _extract_members(
                     n_dirs += 1
                     if n_dirs > max_files:
                         raise ArchiveLimitError(
-                            f"archive has more than {max_files} directories (limit)"
+                            f"archive has more than {max_files} directories (the limit)"
                         )
                     if rel:
                         _register(registry, member.name, rel, is_dir=True)
@@ -687,9 +692,7 @@ def _extract_members(
                     raise UnsafeArchiveError(member.name, "bag directory is a file")
                 n_files += 1
                 if n_files > max_files:
-                    raise ArchiveLimitError(
-                        f"archive has more than {max_files} files (limit max_files)"
-                    )
+                    raise ArchiveLimitError(f"archive has more than {max_files} files (the limit)")
                 total += member.size
                 if total > max_total_bytes:
                     raise ArchiveLimitError(
@@ -746,7 +749,15 @@ def _extract_file(
     hasher = hashlib.sha256()
     count = 0
     with os.fdopen(fd, "wb") as out:
-        while chunk := source.read(_CHUNK):
+        while True:
+            try:
+                chunk = source.read(_CHUNK)
+            except tarfile.ReadError as exc:
+                raise ArchiveFormatError(
+                    f"archive is truncated inside member {_show(member.name)} ({exc})"
+                ) from exc
+            if not chunk:
+                break
             hasher.update(chunk)
             out.write(chunk)
             count += len(chunk)
@@ -792,9 +803,16 @@ def extract_bag_tar(
             src, work, max_total_bytes=max_total_bytes, max_files=max_files, progress=progress
         )
         bag = _validate(work, name, files)
-        if os.path.lexists(dest):
+        existed = os.path.lexists(dest)
+        if existed:
             os.rmdir(dest)  # checked empty above; rename over it is not portable
-        os.rename(work, dest)
+        try:
+            os.rename(work, dest)
+        except OSError as exc:
+            if existed:
+                with contextlib.suppress(OSError):
+                    os.mkdir(dest)
+            raise DestinationError(f"cannot move the extracted bag to {dest}: {exc}") from exc
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

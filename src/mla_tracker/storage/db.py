@@ -43,7 +43,8 @@ def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
     if not pool:
         kwargs["poolclass"] = NullPool
     else:
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # No pre-ping: it costs a round trip per checkout; recycle stale connections instead.
+        kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
     return create_async_engine(url, **kwargs)
 
 

@@ -42,6 +42,19 @@ async def get_token(session: AsyncSession, token_hash: str) -> TokenRow | None:
     return await session.get(TokenRow, token_hash)
 
 
+async def token_with_agency(
+    session: AsyncSession, token_hash: str
+) -> tuple[TokenRow, AgencyRow | None] | None:
+    """A token and its agency in one round trip."""
+    query = (
+        select(TokenRow, AgencyRow)
+        .outerjoin(AgencyRow, AgencyRow.id == TokenRow.agency_id)
+        .where(TokenRow.token_hash == token_hash)
+    )
+    row = (await session.execute(query)).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
 async def get_request(
     session: AsyncSession, request_id: uuid.UUID, *, for_update: bool = False
 ) -> RequestRow | None:

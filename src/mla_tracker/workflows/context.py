@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +21,8 @@ class Policy:
 
     max_future_skew: timedelta = timedelta(minutes=5)
     max_statement_age: timedelta = timedelta(hours=24)
+    #: How long a resolved token is trusted without asking the database again.
+    principal_cache_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -30,3 +33,5 @@ class Context:
     policy: Policy = field(default_factory=Policy)
     clock: Callable[[], datetime] = utc_now
     operator_token_hash: str | None = None
+    #: token hash -> (monotonic expiry, principal); saves a query per request.
+    principal_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)

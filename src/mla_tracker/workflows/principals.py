@@ -51,12 +51,12 @@ async def authenticate(ctx: Context, token: str | None) -> Principal:
     if ctx.operator_token_hash is not None and hmac.compare_digest(digest, ctx.operator_token_hash):
         return OPERATOR
     async with transaction(ctx.sessions, write=False) as session:
-        row = await repo.get_token(session, digest)
-        if row is None or row.revoked_at is not None:
-            raise AuthenticationFailed("unknown or revoked token")
-        if row.is_operator or row.agency_id is None:
-            return OPERATOR
-        agency = await repo.get_agency(session, row.agency_id)
-        if agency is None:
-            raise AuthenticationFailed("token's agency no longer exists")
-        return Principal(False, agency.id, AgencyRole(agency.role))
+        found = await repo.token_with_agency(session, digest)
+    if found is None or found[0].revoked_at is not None:
+        raise AuthenticationFailed("unknown or revoked token")
+    row, agency = found
+    if row.is_operator or row.agency_id is None:
+        return OPERATOR
+    if agency is None:
+        raise AuthenticationFailed("token's agency no longer exists")
+    return Principal(False, agency.id, AgencyRole(agency.role))

@@ -229,9 +229,10 @@ async def append_statement(
             st, payload = await _verify(ctx, session, envelope, actor)
             if st.request_id != request_id:
                 raise StatementRejected("the statement names a different request_id")
-            if (done := await _duplicate(session, st, payload)) is not None:
-                return done
             if st.seq != request.head_seq + 1 or st.prev != request.head_digest:
+                # A re-sent accepted statement is always behind the head: look only then.
+                if (done := await _duplicate(session, st, payload)) is not None:
+                    return done
                 raise StaleHead(
                     f"the request's head is seq {request.head_seq}; sign seq "
                     f"{request.head_seq + 1} with prev = the head digest",
@@ -265,14 +266,15 @@ async def append_statement(
                     head_digest=fresh.head_digest,
                 )
             session.add(statement)
-            await session.flush()
-            for name, value in values.items():
-                setattr(request, name, value)
     except IntegrityError as exc:
         head_seq, head_digest = await _head(ctx, request_id)
         raise StaleHead(
             "another statement was accepted first", head_seq=head_seq, head_digest=head_digest
         ) from exc
+    # Mirror the UPDATE on the loaded object only now: inside the transaction the ORM
+    # would take the change for a second UPDATE.
+    for name, value in values.items():
+        setattr(request, name, value)
     return Accepted(request, statement, duplicate=False)
 
 

@@ -1,0 +1,83 @@
+"""`mla serve` and `mla db upgrade`."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+
+import click
+
+from ..config import ConfigError, Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _upgrade(settings: Settings) -> str | None:
+    from ..storage.db import create_engine, is_sqlite
+    from ..storage.migrate import current_revision, upgrade
+
+    if is_sqlite(settings.resolved_database_url):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url, pool=False)
+    try:
+        await upgrade(engine)
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+def run_upgrade(settings: Settings) -> str | None:
+    """Migrate the configured database, with a readable error if it is unreachable."""
+    try:
+        return asyncio.run(_upgrade(settings))
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the database: {exc}") from exc
+
+
+@click.command()
+@click.option("--host", help="interface to bind [env MLA_HOST, default 127.0.0.1]")
+@click.option("--port", type=int, help="port [env MLA_PORT, default 8000]")
+@click.option("--no-migrate", is_flag=True, help="do not upgrade the database first")
+def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
+    """Run the service (migrates the database first).
+
+    Example: MLA_DATA_DIR=./data mla serve --port 8000
+    """
+    import uvicorn
+
+    from ..api.app import create_app
+
+    settings = _settings()
+    settings = dataclasses.replace(settings, host=host or settings.host, port=port or settings.port)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not no_migrate:
+        revision = run_upgrade(settings)
+        click.echo(f"database at revision {revision}", err=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+@click.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to MLA_DATABASE_URL (or the SQLite file in MLA_DATA_DIR).
+
+    Example: MLA_DATABASE_URL=postgresql+asyncpg://mla@db/mla mla db upgrade
+    """
+    revision = run_upgrade(_settings())
+    click.echo(f"database at revision {revision}")

@@ -18,6 +18,7 @@ from mla_tracker.crypto.age import (
     Identity,
     NoIdentityMatchError,
     PayloadError,
+    UnsupportedRecipientError,
     X25519Identity,
     decrypt,
     parse_identity,
@@ -139,3 +140,25 @@ def test_header_round_trip(path: Path) -> None:
     header = parse_header(SourceReader(io.BytesIO(vec.body)))
     encoded = b"age-encryption.org/v1\n" + b"".join(s.encode() for s in header.stanzas) + b"---"
     assert encoded == header.mac_input
+
+
+SCRYPT = [p for p in ALL if p.name.startswith("scrypt")]
+
+
+@pytest.mark.parametrize("path", SCRYPT, ids=[p.name for p in SCRYPT])
+def test_scrypt_vectors_fail_cleanly(path: Path) -> None:
+    """We do not implement scrypt, but every scrypt file must still fail with a clear error."""
+    vec = load(path)
+    with pytest.raises(AgeError) as info:
+        Decryptor(io.BytesIO(vec.body), [X25519Identity.generate()])
+    if isinstance(info.value, UnsupportedRecipientError):
+        assert str(info.value) == "scrypt recipients not supported"
+    elif vec.expect == "no match":
+        # e.g. scrypt_uppercase: "Scrypt" is an unknown stanza type, ignored by our identity.
+        assert isinstance(info.value, NoIdentityMatchError)
+    else:
+        # Mixed with other stanzas, or a header that does not even parse.
+        assert isinstance(info.value, HeaderError), f"{vec.name}: {info.value!r}"
+    if path.name in ("scrypt_and_x25519", "scrypt_double"):
+        assert isinstance(info.value, HeaderError)
+        assert "only stanza" in str(info.value)

@@ -21,9 +21,9 @@ class Api:
     """A thin wrapper over httpx that turns problem details into click errors."""
 
     def __init__(self, url: str, token: str | None, timeout: float = 30.0) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._timeout = timeout
 
     def call(
         self,
@@ -36,7 +36,9 @@ class Api:
     ) -> Any:
         """Send a request; return the decoded JSON or raise a ClickException naming the problem."""
         try:
-            resp = self._http.request(method, path, json=json_body, params=params)
+            with httpx.Client(base_url=self.url, headers=self._headers,
+                              timeout=self._timeout) as http:
+                resp = http.request(method, path, json=json_body, params=params)
         except httpx.HTTPError as exc:
             raise click.ClickException(f"cannot reach {self.url}: {exc}") from exc
         if resp.status_code in ok:

@@ -204,12 +204,22 @@ def encrypt(
         raise ValueError("chunk_size must be positive")
     total = 0
     enc = Encryptor(dst, recipients)
+    readinto = getattr(src, "readinto", None)
+    buf = memoryview(bytearray(chunk_size)) if readinto is not None else None
     try:
         while True:
-            data = src.read(chunk_size)
-            if not data:
-                break
-            total += enc.write(data)
+            if readinto is not None and buf is not None:
+                n = readinto(buf)
+                if n is None:
+                    raise ValueError("non-blocking sources are not supported")
+                if n == 0:
+                    break
+                total += enc.write(buf[:n])
+            else:
+                data = src.read(chunk_size)
+                if not data:
+                    break
+                total += enc.write(data)
     except BaseException:
         enc.abort()
         raise
@@ -318,12 +328,9 @@ class Decryptor(io.RawIOBase):
 
 
 def decrypt(identities: Iterable[Identity], src: BinaryIO, dst: BinaryIO) -> int:
-    """Decrypt `src` into `dst`; return the plaintext size.
-
-    Raises on any failure. Output already written to `dst` when a PayloadError is raised is
-    unauthenticated as a whole and MUST be discarded: write to a temporary file and rename it
-    into place only after this function returns.
-    """
+    """Decrypt `src` into `dst` and return the plaintext size; raise AgeError on any failure."""
+    # Output already written to `dst` when a PayloadError is raised is not authenticated as a
+    # whole and MUST be discarded: write to a temporary file, rename it only after we return.
     opener = _open(src, identities)
     total = 0
     while (chunk := opener.next_chunk()) is not None:

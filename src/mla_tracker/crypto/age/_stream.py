@@ -58,23 +58,25 @@ class StreamSealer:
 class StreamOpener:
     """Decrypts and authenticates chunks pulled from `read`, enforcing every STREAM rule.
 
-    A full-size chunk is first tried as a non-final chunk and released as soon as it
-    authenticates (like the reference implementation); if it only authenticates as the final
-    chunk, EOF is then required. A short chunk is always the final one.
+    As in the reference implementation, a full-size chunk is first tried as a non-final chunk
+    and, failing that, as the final one; a short chunk is always final. Each chunk is released
+    as soon as it authenticates; after the final chunk, the next call requires EOF and raises
+    PayloadError on trailing data.
     """
 
-    __slots__ = ("_aead", "_counter", "_done", "_out", "_read")
+    __slots__ = ("_aead", "_counter", "_done", "_final_seen", "_out", "_read")
 
     def __init__(self, key: bytes, read: Callable[[int], bytes]) -> None:
         self._aead = ChaCha20Poly1305(key)
         self._read = read
         self._counter = 0
         self._done = False
+        self._final_seen = False
         self._out = memoryview(bytearray(CHUNK_SIZE))
 
     @property
     def done(self) -> bool:
-        """True once the final chunk has been verified and EOF confirmed."""
+        """True once the final chunk has been released and EOF confirmed."""
         return self._done
 
     def _open(self, ct: bytes, out: memoryview, last: bool) -> bool:
@@ -88,22 +90,25 @@ class StreamOpener:
         """Return the next authenticated plaintext chunk (view valid until the next call)."""
         if self._done:
             return None
+        if self._final_seen:
+            if self._read(1):
+                raise PayloadError("trailing data after the final STREAM chunk")
+            self._done = True
+            return None
         ct = self._read(ENC_CHUNK_SIZE)
         if len(ct) < TAG_SIZE:
             if self._counter == 0:
                 raise PayloadError("truncated payload: no STREAM chunks")
             raise PayloadError("truncated payload: final STREAM chunk missing")
         out = self._out[: len(ct) - TAG_SIZE]
+        if len(ct) == TAG_SIZE and self._counter != 0:
+            raise PayloadError("final STREAM chunk is empty but the payload is not")
         if len(ct) == ENC_CHUNK_SIZE and self._open(ct, out, last=False):
             last = False
         elif self._open(ct, out, last=True):
             last = True
-            if len(out) == 0 and self._counter != 0:
-                raise PayloadError("final STREAM chunk is empty but the payload is not")
-            if len(ct) == ENC_CHUNK_SIZE and self._read(1):
-                raise PayloadError("trailing data after the final STREAM chunk")
         else:
             raise PayloadError(f"payload authentication failed at chunk {self._counter}")
         self._counter += 1
-        self._done = last
+        self._final_seen = last
         return out

@@ -60,9 +60,21 @@ async def _fresh_database(admin_url: str, name: str) -> str:
 
 def _serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", *args, "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
-        env={**os.environ, **env}, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            *args,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env={**os.environ, **env},
+        cwd=ROOT,
     )
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -75,8 +87,9 @@ def _serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[
     raise RuntimeError(f"server on port {port} did not start")
 
 
-async def _drive(base: str, jobs: list[list[tuple[str, dict[str, Any], dict[str, str]]]]
-                 ) -> tuple[float, list[float], int]:
+async def _drive(
+    base: str, jobs: list[list[tuple[str, dict[str, Any], dict[str, str]]]]
+) -> tuple[float, list[float], int]:
     latencies: list[float] = []
     failures = 0
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
@@ -100,8 +113,10 @@ async def _drive(base: str, jobs: list[list[tuple[str, dict[str, Any], dict[str,
 def _report(name: str, elapsed: float, latencies: list[float], failures: int) -> float:
     rate = len(latencies) / elapsed
     q = statistics.quantiles(latencies, n=100)
-    print(f"{name:<28} {len(latencies):>6} req  {rate:>8.1f} req/s  p50 {q[49] * 1000:6.1f} ms"
-          f"  p99 {q[98] * 1000:6.1f} ms  failures {failures}")
+    print(
+        f"{name:<28} {len(latencies):>6} req  {rate:>8.1f} req/s  p50 {q[49] * 1000:6.1f} ms"
+        f"  p99 {q[98] * 1000:6.1f} ms  failures {failures}"
+    )
     return rate
 
 
@@ -112,9 +127,17 @@ async def _setup_mla(base: str) -> list[list[tuple[str, dict[str, Any], dict[str
     tokens = {}
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         for agency_id, country in (("la-mps", "LA"), ("th-oag", "TH")):
-            resp = await client.post("/v1/agencies", headers=op, json={
-                "id": agency_id, "name": agency_id, "country": country,
-                "role": "central_authority", "public_key": keys[agency_id].public.to_base64()})
+            resp = await client.post(
+                "/v1/agencies",
+                headers=op,
+                json={
+                    "id": agency_id,
+                    "name": agency_id,
+                    "country": country,
+                    "role": "central_authority",
+                    "public_key": keys[agency_id].public.to_base64(),
+                },
+            )
             tokens[agency_id] = {"Authorization": f"Bearer {resp.json()['token']}"}
         sys.path.insert(0, str(ROOT))
         from tests.support import mla_content
@@ -122,9 +145,15 @@ async def _setup_mla(base: str) -> list[list[tuple[str, dict[str, Any], dict[str
         jobs = []
         for _ in range(CONCURRENCY):
             rid = uuid.uuid4()
-            payload = encode_payload(request_id=rid, seq=1, prev=GENESIS, action="transmit",
-                                     actor="la-mps", key_id=keys["la-mps"].key_id,
-                                     body=mla_content("la-mps", "th-oag"))
+            payload = encode_payload(
+                request_id=rid,
+                seq=1,
+                prev=GENESIS,
+                action="transmit",
+                actor="la-mps",
+                key_id=keys["la-mps"].key_id,
+                body=mla_content("la-mps", "th-oag"),
+            )
             env = msgspec.to_builtins(sign_statement(payload, keys["la-mps"]))
             resp = await client.post("/v1/requests", json=env, headers=tokens["la-mps"])
             assert resp.status_code == 201, resp.text
@@ -137,8 +166,15 @@ async def _setup_mla(base: str) -> list[list[tuple[str, dict[str, Any], dict[str
                     actor, action, body = "th-oag", "request_info", {"questions": f"q{seq}"}
                 else:
                     actor, action, body = "la-mps", "provide_info", {"answer": f"a{seq}"}
-                payload = encode_payload(request_id=rid, seq=seq, prev=prev, action=action,
-                                         actor=actor, key_id=keys[actor].key_id, body=body)
+                payload = encode_payload(
+                    request_id=rid,
+                    seq=seq,
+                    prev=prev,
+                    action=action,
+                    actor=actor,
+                    key_id=keys[actor].key_id,
+                    body=body,
+                )
                 env = msgspec.to_builtins(sign_statement(payload, keys[actor]))
                 job.append((f"/v1/requests/{rid}/statements", env, tokens[actor]))
                 prev = digest(payload)
@@ -152,33 +188,41 @@ async def main() -> None:
         sys.exit("set MLA_TEST_POSTGRES_URL (make bench finds a PostgreSQL for you)")
     mla_url = await _fresh_database(admin, "mla_bench_service")
     base_url = await _fresh_database(admin, "mla_bench_baseline")
-    print(f"concurrency {CONCURRENCY}, {PER_WORKER} statements per worker, "
-          f"{os.cpu_count()} CPUs, uvicorn 1 worker each, PostgreSQL on loopback")
+    print(
+        f"concurrency {CONCURRENCY}, {PER_WORKER} statements per worker, "
+        f"{os.cpu_count()} CPUs, uvicorn 1 worker each, PostgreSQL on loopback"
+    )
 
     port = _free_port()
     env = {"BENCH_PG_DSN": _dsn(base_url)}
     proc = _serve(["bench.baseline_app:app"], env, port)
     try:
         # The baseline app has no /health: _serve accepts any HTTP answer (404) as "up".
-        jobs = [[("/rows", {"payload": "x" * 400, "n": i}, {}) for i in range(PER_WORKER)]
-                for _ in range(CONCURRENCY)]
+        jobs = [
+            [("/rows", {"payload": "x" * 400, "n": i}, {}) for i in range(PER_WORKER)]
+            for _ in range(CONCURRENCY)
+        ]
         await _drive(f"http://127.0.0.1:{port}", [j[:10] for j in jobs])  # warm-up
-        baseline = _report("baseline insert-one-row", *await _drive(
-            f"http://127.0.0.1:{port}", jobs))
+        baseline = _report(
+            "baseline insert-one-row", *await _drive(f"http://127.0.0.1:{port}", jobs)
+        )
     finally:
         proc.terminate()
         proc.wait()
 
     port = _free_port()
-    subprocess.run([sys.executable, "-m", "mla_tracker.cli.main", "db", "upgrade"], check=True,
-                   env={**os.environ, "MLA_DATABASE_URL": mla_url}, cwd=ROOT,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "mla_tracker.cli.main", "db", "upgrade"],
+        check=True,
+        env={**os.environ, "MLA_DATABASE_URL": mla_url},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
     env = {"MLA_DATABASE_URL": mla_url, "MLA_OPERATOR_TOKEN": OPERATOR}
     proc = _serve(["--factory", "mla_tracker.api.app:create_app"], env, port)
     try:
         jobs = await _setup_mla(f"http://127.0.0.1:{port}")
-        service = _report("mla statement append", *await _drive(
-            f"http://127.0.0.1:{port}", jobs))
+        service = _report("mla statement append", *await _drive(f"http://127.0.0.1:{port}", jobs))
     finally:
         proc.terminate()
         proc.wait()

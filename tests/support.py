@@ -76,7 +76,10 @@ def mla_content(requester: str, requested: str, **over: Any) -> dict[str, Any]:
             {
                 "category": "subscriber",
                 "identifiers": ["+66 81 234 5678"],
-                "time_range": {"start": "2026-08-01T00:00:00+07:00", "end": "2026-10-31T23:59:59+07:00"},
+                "time_range": {
+                    "start": "2026-08-01T00:00:00+07:00",
+                    "end": "2026-10-31T23:59:59+07:00",
+                },
             }
         ],
         "custodian": {"name": "Example Mobile Co.", "country": "TH"},
@@ -93,7 +96,8 @@ def preservation_content(requester: str, requested: str, **over: Any) -> dict[st
     for name in ("assistance_sought", "delivery_form", "procedure_requested"):
         content.pop(name)
     content.update(
-        necessity="The provider deletes logs after 90 days.", mla_to_follow=True,
+        necessity="The provider deletes logs after 90 days.",
+        mla_to_follow=True,
         legal_basis={"instrument": "budapest_convention", "citation": "Art 29"},
     )
     content.update(over)
@@ -114,8 +118,13 @@ class Hub:
         key = SigningKey.generate()
         resp = await self.client.post(
             "/v1/agencies",
-            json={"id": agency_id, "name": agency_id.upper(), "country": country, "role": role,
-                  "public_key": key.public.to_base64()},
+            json={
+                "id": agency_id,
+                "name": agency_id.upper(),
+                "country": country,
+                "role": role,
+                "public_key": key.public.to_base64(),
+            },
             headers=self.operator,
         )
         assert resp.status_code == 201, resp.text
@@ -137,8 +146,13 @@ class Hub:
         return head["seq"], head["digest"]
 
     async def act(
-        self, agency: Agency, request_id: str, action: str, body: dict[str, Any] | None = None,
-        *, reader: Agency | None = None,
+        self,
+        agency: Agency,
+        request_id: str,
+        action: str,
+        body: dict[str, Any] | None = None,
+        *,
+        reader: Agency | None = None,
     ) -> Any:
         """Sign the next statement for the current head and post it; return the response."""
         seq, digest = await self.head(reader or agency, request_id)

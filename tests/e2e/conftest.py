@@ -40,8 +40,12 @@ def start_server(database_url: str | None, data_dir: Path, env: dict[str, str]) 
     if database_url:
         full_env["MLA_DATABASE_URL"] = database_url
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mla_tracker.cli.main", "serve"],
-                                env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mla_tracker.cli.main", "serve"],
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -68,5 +72,4 @@ def start_server(database_url: str | None, data_dir: Path, env: dict[str, str]) 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     """`mla serve` on the test's database, with a known operator token."""
-    yield from start_server(database_url, tmp_path / "data",
-                            {"MLA_OPERATOR_TOKEN": OPERATOR_TOKEN})
+    yield from start_server(database_url, tmp_path / "data", {"MLA_OPERATOR_TOKEN": OPERATOR_TOKEN})

@@ -45,20 +45,63 @@ def test_walkthrough(server: Server, tmp_path: Path) -> None:
         recipient = re.search(r"age recipient: (age1\S+)", out)
         assert recipient
         if shutil.which("age-keygen"):
-            derived = subprocess.run(["age-keygen", "-y", str(tmp_path / agency / "age.key")],
-                                     capture_output=True, text=True, check=True).stdout.strip()
+            derived = subprocess.run(
+                ["age-keygen", "-y", str(tmp_path / agency / "age.key")],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
             assert derived == recipient.group(1)
     # keygen refuses to overwrite keys.
     assert "refusing to overwrite" in mla("keygen", "-o", str(keys["la"]), ok=False).output
 
-    la = _token(mla("agency", "add", "--id", "la-mps", "--name", "Lao MPS", "--country", "LA",
-                    "--role", "central_authority", "--public-key",
-                    str(keys["la"] / "signing.pub"), env=op).output)
-    th = _token(mla("agency", "add", "--id", "th-oag", "--name", "Thai OAG", "--country", "TH",
-                    "--role", "central_authority", "--public-key",
-                    str(keys["th"] / "signing.key"), env=op).output)
-    mla("agency", "add", "--id", "th-ccib", "--name", "Thai CCIB", "--country", "TH",
-        "--role", "executing_authority", env=op)
+    la = _token(
+        mla(
+            "agency",
+            "add",
+            "--id",
+            "la-mps",
+            "--name",
+            "Lao MPS",
+            "--country",
+            "LA",
+            "--role",
+            "central_authority",
+            "--public-key",
+            str(keys["la"] / "signing.pub"),
+            env=op,
+        ).output
+    )
+    th = _token(
+        mla(
+            "agency",
+            "add",
+            "--id",
+            "th-oag",
+            "--name",
+            "Thai OAG",
+            "--country",
+            "TH",
+            "--role",
+            "central_authority",
+            "--public-key",
+            str(keys["th"] / "signing.key"),
+            env=op,
+        ).output
+    )
+    mla(
+        "agency",
+        "add",
+        "--id",
+        "th-ccib",
+        "--name",
+        "Thai CCIB",
+        "--country",
+        "TH",
+        "--role",
+        "executing_authority",
+        env=op,
+    )
     listing = mla("agency", "list", env={"MLA_URL": server.url}).output
     assert "la-mps" in listing and "Asia/Bangkok" in listing
 
@@ -93,17 +136,53 @@ def test_walkthrough(server: Server, tmp_path: Path) -> None:
 
 def test_cli_bad_input(server: Server, tmp_path: Path) -> None:
     env = {"MLA_URL": server.url, "MLA_TOKEN": OPERATOR_TOKEN}
-    assert "cannot read" in mla("request", "create", str(tmp_path / "missing.yaml"),
-                                env={**env, "MLA_KEY": "x"}, ok=False).output
+    assert (
+        "cannot read"
+        in mla(
+            "request",
+            "create",
+            str(tmp_path / "missing.yaml"),
+            env={**env, "MLA_KEY": "x"},
+            ok=False,
+        ).output
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: [unclosed")
-    assert "not valid JSON or YAML" in mla("request", "create", str(bad),
-                                           env={**env, "MLA_KEY": "x"}, ok=False).output
-    out = mla("agency", "add", "--id", "x", "--name", "n", "--country", "LA", "--role",
-              "central_authority", "--public-key", "not-a-key", env=env, ok=False).output
+    assert (
+        "not valid JSON or YAML"
+        in mla("request", "create", str(bad), env={**env, "MLA_KEY": "x"}, ok=False).output
+    )
+    out = mla(
+        "agency",
+        "add",
+        "--id",
+        "x",
+        "--name",
+        "n",
+        "--country",
+        "LA",
+        "--role",
+        "central_authority",
+        "--public-key",
+        "not-a-key",
+        env=env,
+        ok=False,
+    ).output
     assert "Ed25519" in out
-    out = mla("agency", "add", "--id", "la-ok", "--name", "n", "--country", "LA", "--role",
-              "central_authority", env={**env, "MLA_TOKEN": "mla_wrong"}, ok=False).output
+    out = mla(
+        "agency",
+        "add",
+        "--id",
+        "la-ok",
+        "--name",
+        "n",
+        "--country",
+        "LA",
+        "--role",
+        "central_authority",
+        env={**env, "MLA_TOKEN": "mla_wrong"},
+        ok=False,
+    ).output
     assert "401" in out
     out = mla("agency", "list", env={"MLA_URL": "http://127.0.0.1:9"}, ok=False).output
     assert "cannot reach" in out
@@ -122,8 +201,18 @@ def test_first_start_writes_operator_token(database_url: str, tmp_path: Path) ->
         token = token_file.read_text().strip()
         assert token.startswith("mla_")
         assert token not in srv.log.read_text()  # never logged, only its path
-        out = mla("agency", "add", "--id", "sg-agc", "--name", "SG AGC", "--country", "SG",
-                  "--role", "central_authority",
-                  env={"MLA_URL": srv.url, "MLA_TOKEN": token}).output
+        out = mla(
+            "agency",
+            "add",
+            "--id",
+            "sg-agc",
+            "--name",
+            "SG AGC",
+            "--country",
+            "SG",
+            "--role",
+            "central_authority",
+            env={"MLA_URL": srv.url, "MLA_TOKEN": token},
+        ).output
         assert "sg-agc" in out
         assert (data / "mla.db").exists()

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 
 from mla_tracker.crypto.keys import SigningKey
+from mla_tracker.crypto.statement import GENESIS
 from mla_tracker.storage.db import create_engine
 from mla_tracker.storage.tables import TokenRow
-from mla_tracker.crypto.statement import GENESIS
 from tests.integration.conftest import Cast
 from tests.support import Agency, Hub, envelope_json, mla_content
 
@@ -25,8 +25,11 @@ DELIVERY = {
 
 async def _in_execution(hub: Hub, cast: Cast) -> str:
     rid = (await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"]
-    for action, body in [("acknowledge", {}), ("accept", {}),
-                         ("assign", {"executing_agency": cast.thai_police.id})]:
+    for action, body in [
+        ("acknowledge", {}),
+        ("accept", {}),
+        ("assign", {"executing_agency": cast.thai_police.id}),
+    ]:
         assert (await hub.act(cast.thai, rid, action, body)).status_code == 201
     return rid
 
@@ -47,8 +50,14 @@ def _who(hub: Hub, cast: Cast) -> dict[str, tuple[dict[str, str], Agency | None]
 async def test_request_reads(hub: Hub, cast: Cast) -> None:
     rid = await _in_execution(hub, cast)
     expected = {
-        "anonymous": 401, "operator": 403, "requester": 200, "requested": 200, "executor": 200,
-        "auditor": 200, "outsider": 404, "outsider_police": 404,
+        "anonymous": 401,
+        "operator": 403,
+        "requester": 200,
+        "requested": 200,
+        "executor": 200,
+        "auditor": 200,
+        "outsider": 404,
+        "outsider_police": 404,
     }
     for who, (headers, _agency) in _who(hub, cast).items():
         for path in (f"/v1/requests/{rid}", f"/v1/requests/{rid}/statements"):
@@ -65,33 +74,46 @@ async def test_request_reads(hub: Hub, cast: Cast) -> None:
 async def test_statement_appends(hub: Hub, cast: Cast) -> None:
     rid = await _in_execution(hub, cast)
     expected = {
-        "anonymous": 401, "operator": 403, "requester": 403, "requested": 403,
-        "auditor": 403, "outsider": 404, "outsider_police": 404, "executor": 201,
+        "anonymous": 401,
+        "operator": 403,
+        "requester": 403,
+        "requested": 403,
+        "auditor": 403,
+        "outsider": 404,
+        "outsider_police": 404,
+        "executor": 201,
     }
     seq, head = await hub.head(cast.lao, rid)
     for who, (headers, agency) in _who(hub, cast).items():
         signer = agency or Agency("nobody", "x", "LA", SigningKey.generate(), "")
         env = envelope_json(signer, uuid.UUID(rid), seq + 1, head, "deliver_evidence", DELIVERY)
-        resp = await hub.client.post(f"/v1/requests/{rid}/statements", json=env,
-                                     headers=headers)
+        resp = await hub.client.post(f"/v1/requests/{rid}/statements", json=env, headers=headers)
         assert resp.status_code == expected[who], (who, resp.text)
     assert (await hub.head(cast.lao, rid))[0] == seq + 1
 
 
 async def test_request_submission_by_role(hub: Hub, cast: Cast) -> None:
     expected = {
-        "anonymous": 401, "operator": 403, "requester": 201, "requested": 201, "executor": 403,
-        "auditor": 403, "outsider": 201, "outsider_police": 403,
+        "anonymous": 401,
+        "operator": 403,
+        "requester": 201,
+        "requested": 201,
+        "executor": 403,
+        "auditor": 403,
+        "outsider": 201,
+        "outsider_police": 403,
     }
     for who, (headers, agency) in _who(hub, cast).items():
         signer = agency or cast.lao
         target = cast.thai.id if signer.id != cast.thai.id else cast.lao.id
-        env = envelope_json(signer, uuid.uuid4(), 1, GENESIS, "transmit",
-                            mla_content(signer.id, target))
+        env = envelope_json(
+            signer, uuid.uuid4(), 1, GENESIS, "transmit", mla_content(signer.id, target)
+        )
         resp = await hub.client.post("/v1/requests", json=env, headers=headers)
         assert resp.status_code == expected[who], (who, resp.text)
-        dry = await hub.client.post("/v1/requests/completeness",
-                                    json=mla_content(signer.id, target), headers=headers)
+        dry = await hub.client.post(
+            "/v1/requests/completeness", json=mla_content(signer.id, target), headers=headers
+        )
         assert dry.status_code == (401 if who == "anonymous" else 200), who
 
 
@@ -101,10 +123,16 @@ async def test_agency_management_is_operator_only(hub: Hub, cast: Cast) -> None:
         deny = 401 if who == "anonymous" else 403
         new_id = f"sg-{who.replace('_', '-')}"
         calls: list[tuple[str, dict[str, Any], int]] = [
-            ("/v1/agencies", {"id": new_id, "name": "SG AGC", "country": "SG",
-                              "role": "central_authority"}, 201),
-            (f"/v1/agencies/{cast.outsider.id}/keys",
-             {"public_key": SigningKey.generate().public.to_base64()}, 201),
+            (
+                "/v1/agencies",
+                {"id": new_id, "name": "SG AGC", "country": "SG", "role": "central_authority"},
+                201,
+            ),
+            (
+                f"/v1/agencies/{cast.outsider.id}/keys",
+                {"public_key": SigningKey.generate().public.to_base64()},
+                201,
+            ),
             (f"/v1/agencies/{cast.outsider.id}/tokens", {}, 201),
             (f"/v1/agencies/{cast.outsider.id}/keys/{cast.outsider.key.key_id}/revoke", {}, 200),
         ]

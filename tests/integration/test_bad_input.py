@@ -20,8 +20,9 @@ PROBLEM = "application/problem+json"
 
 async def _snapshot(hub: Hub, cast: Cast, rid: str) -> tuple[Any, Any]:
     shown = (await hub.client.get(f"/v1/requests/{rid}", headers=cast.auditor.auth)).json()
-    stmts = (await hub.client.get(f"/v1/requests/{rid}/statements",
-                                  headers=cast.auditor.auth)).json()
+    stmts = (
+        await hub.client.get(f"/v1/requests/{rid}/statements", headers=cast.auditor.auth)
+    ).json()
     return shown, stmts
 
 
@@ -64,33 +65,69 @@ async def test_each_bad_statement_is_refused_and_changes_nothing(
         ("wrong types", _tamper(good, signatures="nope"), 400),
         ("unknown field", _tamper(good, extra=1), 400),
         ("bad base64 payload", _tamper(good, payload="%%%not-base64%%%"), 422),
-        ("bad signature", _tamper(good, signatures=[
-            {"keyid": cast.thai.key.key_id, "sig": base64.b64encode(flipped_sig).decode()}]),
-         422),
-        ("someone else's key",
-         envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {},
-                       key=cast.lao.key), 422),
-        ("unregistered key",
-         envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {}, key=stranger),
-         422),
-        ("stale prev", envelope_json(cast.thai, uuid.UUID(rid), seq + 1, GENESIS, "accept", {}),
-         409),
+        (
+            "bad signature",
+            _tamper(
+                good,
+                signatures=[
+                    {"keyid": cast.thai.key.key_id, "sig": base64.b64encode(flipped_sig).decode()}
+                ],
+            ),
+            422,
+        ),
+        (
+            "someone else's key",
+            envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {}, key=cast.lao.key),
+            422,
+        ),
+        (
+            "unregistered key",
+            envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {}, key=stranger),
+            422,
+        ),
+        (
+            "stale prev",
+            envelope_json(cast.thai, uuid.UUID(rid), seq + 1, GENESIS, "accept", {}),
+            409,
+        ),
         ("replayed old slot", old_seq_env, 409),
         ("gap in seq", envelope_json(cast.thai, uuid.UUID(rid), seq + 2, head, "accept", {}), 409),
-        ("unknown action",
-         envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "approve", {}), 422),
-        ("bad body",
-         envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "refuse", {"grounds": []}), 422),
-        ("wrong request id",
-         envelope_json(cast.thai, uuid.uuid4(), seq + 1, head, "accept", {}), 422),
-        ("future issued_at",
-         envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {},
-                       issued_at=datetime.now(UTC) + timedelta(hours=2)), 422),
-        ("actor is not the caller",
-         envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {},
-                       actor=cast.lao.id), 403),
-        ("oversized body", {"payloadType": "x" * 2_000_000, "payload": "", "signatures": []},
-         413),
+        (
+            "unknown action",
+            envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "approve", {}),
+            422,
+        ),
+        (
+            "bad body",
+            envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "refuse", {"grounds": []}),
+            422,
+        ),
+        (
+            "wrong request id",
+            envelope_json(cast.thai, uuid.uuid4(), seq + 1, head, "accept", {}),
+            422,
+        ),
+        (
+            "future issued_at",
+            envelope_json(
+                cast.thai,
+                uuid.UUID(rid),
+                seq + 1,
+                head,
+                "accept",
+                {},
+                issued_at=datetime.now(UTC) + timedelta(hours=2),
+            ),
+            422,
+        ),
+        (
+            "actor is not the caller",
+            envelope_json(
+                cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {}, actor=cast.lao.id
+            ),
+            403,
+        ),
+        ("oversized body", {"payloadType": "x" * 2_000_000, "payload": "", "signatures": []}, 413),
     ]
     for name, body, status in cases:
         if isinstance(body, bytes):
@@ -110,16 +147,19 @@ async def test_each_bad_statement_is_refused_and_changes_nothing(
         headers=cast.thai.auth,
     )
     await _assert_problem(resp, 404)
-    await _assert_problem(await hub.client.get(f"/v1/requests/{other}",
-                                               headers=cast.thai.auth), 404)
-    await _assert_problem(await hub.client.get("/v1/requests/not-a-uuid",
-                                               headers=cast.thai.auth), 404)
+    await _assert_problem(
+        await hub.client.get(f"/v1/requests/{other}", headers=cast.thai.auth), 404
+    )
+    await _assert_problem(
+        await hub.client.get("/v1/requests/not-a-uuid", headers=cast.thai.auth), 404
+    )
 
 
 async def test_revoked_key_is_refused(hub: Hub, cast: Cast, scene: tuple[str, int, str]) -> None:
     rid, seq, head = scene
     resp = await hub.client.post(
-        f"/v1/agencies/{cast.thai.id}/keys/{cast.thai.key.key_id}/revoke", json={},
+        f"/v1/agencies/{cast.thai.id}/keys/{cast.thai.key.key_id}/revoke",
+        json={},
         headers=hub.operator,
     )
     assert resp.status_code == 200 and resp.json()["revoked_at"]
@@ -130,13 +170,14 @@ async def test_revoked_key_is_refused(hub: Hub, cast: Cast, scene: tuple[str, in
     assert await _snapshot(hub, cast, rid) == before
     # A rotated-in key works.
     new_key = SigningKey.generate()
-    resp = await hub.client.post(f"/v1/agencies/{cast.thai.id}/keys",
-                                 json={"public_key": new_key.public.to_base64()},
-                                 headers=hub.operator)
+    resp = await hub.client.post(
+        f"/v1/agencies/{cast.thai.id}/keys",
+        json={"public_key": new_key.public.to_base64()},
+        headers=hub.operator,
+    )
     assert resp.status_code == 201, resp.text
     env = envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {}, key=new_key)
-    resp = await hub.client.post(f"/v1/requests/{rid}/statements", json=env,
-                                 headers=cast.thai.auth)
+    resp = await hub.client.post(f"/v1/requests/{rid}/statements", json=env, headers=cast.thai.auth)
     assert resp.status_code == 201, resp.text
 
 
@@ -144,8 +185,7 @@ async def test_incomplete_request_lists_missing_essentials(hub: Hub, cast: Cast)
     content = mla_content(cast.lao.id, cast.thai.id)
     for name in ("legal_basis", "offences", "custodian"):
         content.pop(name)
-    dry = await hub.client.post("/v1/requests/completeness", json=content,
-                                headers=cast.lao.auth)
+    dry = await hub.client.post("/v1/requests/completeness", json=content, headers=cast.lao.auth)
     assert dry.status_code == 200, dry.text
     assert dry.json()["complete"] is False
     fields = {m["field"] for m in dry.json()["missing"] if m["severity"] == "required"}
@@ -157,7 +197,8 @@ async def test_incomplete_request_lists_missing_essentials(hub: Hub, cast: Cast)
     listed = (await hub.client.get("/v1/requests", headers=cast.lao.auth)).json()
     assert listed["items"] == []
     complete = await hub.client.post(
-        "/v1/requests/completeness", json=mla_content(cast.lao.id, cast.thai.id),
+        "/v1/requests/completeness",
+        json=mla_content(cast.lao.id, cast.thai.id),
         headers=cast.lao.auth,
     )
     assert complete.json() == {"complete": True, "missing": []}
@@ -168,17 +209,31 @@ async def test_bad_requests_and_agencies(hub: Hub, cast: Cast) -> None:
     for content in (
         mla_content(cast.lao.id, "xx-nobody"),
         mla_content(cast.thai.id, cast.outsider.id),
-        mla_content(cast.lao.id, cast.thai.id, data_requested=[{
-            "category": "traffic", "identifiers": ["x"],
-            "time_range": {"start": "2026-01-01T00:00:00", "end": "2026-01-02T00:00:00"}}]),
+        mla_content(
+            cast.lao.id,
+            cast.thai.id,
+            data_requested=[
+                {
+                    "category": "traffic",
+                    "identifiers": ["x"],
+                    "time_range": {"start": "2026-01-01T00:00:00", "end": "2026-01-02T00:00:00"},
+                }
+            ],
+        ),
     ):
         env = envelope_json(cast.lao, uuid.uuid4(), 1, GENESIS, "transmit", content)
         await _assert_problem(
             await hub.client.post("/v1/requests", json=env, headers=cast.lao.auth), 422
         )
     # An executing authority cannot transmit.
-    env = envelope_json(cast.thai_police, uuid.uuid4(), 1, GENESIS, "transmit",
-                        mla_content(cast.thai_police.id, cast.lao.id))
+    env = envelope_json(
+        cast.thai_police,
+        uuid.uuid4(),
+        1,
+        GENESIS,
+        "transmit",
+        mla_content(cast.thai_police.id, cast.lao.id),
+    )
     await _assert_problem(
         await hub.client.post("/v1/requests", json=env, headers=cast.thai_police.auth), 403
     )
@@ -187,10 +242,26 @@ async def test_bad_requests_and_agencies(hub: Hub, cast: Cast) -> None:
         ({"id": cast.lao.id, "name": "x", "country": "LA", "role": "central_authority"}, 409),
         ({"id": "zz-x", "name": "x", "country": "zz", "role": "central_authority"}, 400),
         ({"id": "fr-x", "name": "x", "country": "FR", "role": "central_authority"}, 422),
-        ({"id": "fr-y", "name": "x", "country": "FR", "role": "central_authority",
-          "timezone": "Europe/Atlantis"}, 422),
-        ({"id": "la-z", "name": "x", "country": "LA", "role": "central_authority",
-          "public_key": "!" * 44}, 422),
+        (
+            {
+                "id": "fr-y",
+                "name": "x",
+                "country": "FR",
+                "role": "central_authority",
+                "timezone": "Europe/Atlantis",
+            },
+            422,
+        ),
+        (
+            {
+                "id": "la-z",
+                "name": "x",
+                "country": "LA",
+                "role": "central_authority",
+                "public_key": "!" * 44,
+            },
+            422,
+        ),
         ({"id": "la-q", "name": "x", "country": "LA", "role": "king"}, 400),
     ]:
         resp = await hub.client.post("/v1/agencies", json=body, headers=hub.operator)
@@ -200,9 +271,7 @@ async def test_bad_requests_and_agencies(hub: Hub, cast: Cast) -> None:
     await _assert_problem(
         await hub.client.get("/v1/requests?cursor=garbage", headers=cast.lao.auth), 400
     )
-    await _assert_problem(
-        await hub.client.get("/v1/requests?limit=0", headers=cast.lao.auth), 400
-    )
+    await _assert_problem(await hub.client.get("/v1/requests?limit=0", headers=cast.lao.auth), 400)
     await _assert_problem(await hub.client.get("/v1/requests"), 401)
     await _assert_problem(
         await hub.client.get("/v1/requests", headers={"Authorization": "Bearer mla_nope"}), 401

@@ -15,16 +15,23 @@ async def _verify_chain_offline(hub: Hub, cast: Cast, rid: str) -> list[str]:
     """Fetch the directory and statements as an auditor would, verify every link."""
     directory = (await hub.client.get("/v1/agencies")).json()
     keys = {
-        k["key_id"]: VerifyingKey.from_base64(k["public_key"])
-        for a in directory
-        for k in a["keys"]
+        k["key_id"]: VerifyingKey.from_base64(k["public_key"]) for a in directory for k in a["keys"]
     }
     resp = await hub.client.get(f"/v1/requests/{rid}/statements", headers=cast.auditor.auth)
     assert resp.status_code == 200
     rows = resp.json()
-    envelopes = [Envelope(**{**r["envelope"], "signatures": [
-        __import__("mla_tracker.crypto.dsse", fromlist=["Signature"]).Signature(**s)
-        for s in r["envelope"]["signatures"]]}) for r in rows]
+    envelopes = [
+        Envelope(
+            **{
+                **r["envelope"],
+                "signatures": [
+                    __import__("mla_tracker.crypto.dsse", fromlist=["Signature"]).Signature(**s)
+                    for s in r["envelope"]["signatures"]
+                ],
+            }
+        )
+        for r in rows
+    ]
     head = verify_chain(envelopes, keys.__getitem__)
     assert head == rows[-1]["digest"]
     return [r["action"] for r in rows]
@@ -38,7 +45,12 @@ async def test_full_mla_lifecycle(hub: Hub, cast: Cast) -> None:
         (cast.thai, "acknowledge", {}, "acknowledged"),
         (cast.thai, "request_info", {"questions": "Which account holder name?"}, "info_requested"),
         (cast.lao, "provide_info", {"answer": "The name on the transfer slips."}, "acknowledged"),
-        (cast.thai, "accept", {"partial": False, "conditions": "use only in this case"}, "accepted"),
+        (
+            cast.thai,
+            "accept",
+            {"partial": False, "conditions": "use only in this case"},
+            "accepted",
+        ),
         (cast.thai, "assign", {"executing_agency": cast.thai_police.id}, "in_execution"),
     ]
     for actor, action, body, state in steps:
@@ -71,16 +83,28 @@ async def test_full_mla_lifecycle(hub: Hub, cast: Cast) -> None:
     assert resp.headers["content-type"].startswith("application/problem+json")
     actions = await _verify_chain_offline(hub, cast, rid)
     assert actions == [
-        "transmit", "acknowledge", "request_info", "provide_info", "accept", "assign",
-        "deliver_evidence", "receive_evidence", "complete_execution", "close",
+        "transmit",
+        "acknowledge",
+        "request_info",
+        "provide_info",
+        "accept",
+        "assign",
+        "deliver_evidence",
+        "receive_evidence",
+        "complete_execution",
+        "close",
     ]
 
 
 async def test_refusal_and_withdrawal_are_terminal(hub: Hub, cast: Cast) -> None:
     refused = (await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"]
     assert (await hub.act(cast.thai, refused, "acknowledge")).status_code == 201
-    resp = await hub.act(cast.thai, refused, "refuse",
-                         {"grounds": ["dual_criminality"], "reasons": "not an offence here"})
+    resp = await hub.act(
+        cast.thai,
+        refused,
+        "refuse",
+        {"grounds": ["dual_criminality"], "reasons": "not an offence here"},
+    )
     assert resp.json()["request"]["state"] == "refused"
     assert (await hub.act(cast.lao, refused, "withdraw")).status_code == 409
 
@@ -93,11 +117,16 @@ async def test_refusal_and_withdrawal_are_terminal(hub: Hub, cast: Cast) -> None
 async def test_postponement_then_acceptance(hub: Hub, cast: Cast) -> None:
     rid = (await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"]
     await hub.act(cast.thai, rid, "acknowledge")
-    resp = await hub.act(cast.thai, rid, "postpone",
-                         {"reason": "would prejudice a domestic investigation",
-                          "until": in_days(30)})
+    resp = await hub.act(
+        cast.thai,
+        rid,
+        "postpone",
+        {"reason": "would prejudice a domestic investigation", "until": in_days(30)},
+    )
     assert resp.json()["request"]["state"] == "postponed"
-    resp = await hub.act(cast.thai, rid, "accept", {"partial": True, "conditions": "subscriber only"})
+    resp = await hub.act(
+        cast.thai, rid, "accept", {"partial": True, "conditions": "subscriber only"}
+    )
     assert resp.json()["request"]["state"] == "accepted"
 
 
@@ -115,9 +144,7 @@ async def test_preservation_lifecycle_superseded_by_mla(hub: Hub, cast: Cast) ->
     assert earlier.status_code == 422
     resp = await hub.act(cast.thai, pres, "extend", {"until": in_days(90)})
     assert resp.json()["request"]["state"] == "extended"
-    mla = await hub.submit(
-        cast.lao, mla_content(cast.lao.id, cast.thai.id, linked_request_id=pres)
-    )
+    mla = await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id, linked_request_id=pres))
     assert mla["linked_request_id"] == pres
     resp = await hub.act(cast.lao, pres, "supersede", {"mla_request_id": mla["id"]})
     assert resp.status_code == 201, resp.text
@@ -127,8 +154,12 @@ async def test_preservation_lifecycle_superseded_by_mla(hub: Hub, cast: Cast) ->
 
 async def test_preservation_released_and_refusal_grounds_limited(hub: Hub, cast: Cast) -> None:
     pres = (await hub.submit(cast.lao, preservation_content(cast.lao.id, cast.thai.id)))["id"]
-    bad = await hub.act(cast.thai, pres, "refuse",
-                        {"grounds": ["dual_criminality"], "reasons": "no dual criminality"})
+    bad = await hub.act(
+        cast.thai,
+        pres,
+        "refuse",
+        {"grounds": ["dual_criminality"], "reasons": "no dual criminality"},
+    )
     assert bad.status_code == 422
     assert "29(5)" in bad.json()["detail"]
     await hub.act(cast.thai, pres, "preserve", {"until": in_days(61)})

@@ -31,10 +31,18 @@ def test_a_complete_request_has_no_gaps() -> None:
 def test_an_empty_request_lists_every_essential() -> None:
     empty = RequestContent(kind=Kind.MLA, requesting_agency="la-mps", requested_agency="th-oag")
     fields = {m.field for m in required_missing(empty)}
-    assert fields == {"legal_basis", "case_reference", "offences", "summary_of_facts",
-                      "data_requested", "custodian", "assistance_sought"}
-    pres = RequestContent(kind=Kind.PRESERVATION, requesting_agency="la-mps",
-                          requested_agency="th-oag")
+    assert fields == {
+        "legal_basis",
+        "case_reference",
+        "offences",
+        "summary_of_facts",
+        "data_requested",
+        "custodian",
+        "assistance_sought",
+    }
+    pres = RequestContent(
+        kind=Kind.PRESERVATION, requesting_agency="la-mps", requested_agency="th-oag"
+    )
     pres_fields = {m.field for m in required_missing(pres)}
     assert {"necessity", "mla_to_follow"} <= pres_fields
     assert "assistance_sought" not in pres_fields
@@ -60,23 +68,39 @@ def test_decode_body_rejects_unknown_fields_and_wrong_types() -> None:
 
 def test_content_rules() -> None:
     with pytest.raises(ContentInvalid, match="differ"):
-        check_body(Kind.MLA, Action.TRANSMIT, _content(requested_agency="la-mps"),
-                   issued_at=NOW, preserved_until=None)
-    backwards = _content(data_requested=[{"category": "traffic", "identifiers": ["x"],
-                                          "time_range": {"start": "2026-02-01T00:00:00Z",
-                                                         "end": "2026-01-01T00:00:00Z"}}])
+        check_body(
+            Kind.MLA,
+            Action.TRANSMIT,
+            _content(requested_agency="la-mps"),
+            issued_at=NOW,
+            preserved_until=None,
+        )
+    backwards = _content(
+        data_requested=[
+            {
+                "category": "traffic",
+                "identifiers": ["x"],
+                "time_range": {"start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+            }
+        ]
+    )
     with pytest.raises(ContentInvalid, match="precede"):
         check_body(Kind.MLA, Action.TRANSMIT, backwards, issued_at=NOW, preserved_until=None)
     body = decode_body(Action.PRESERVE, {"until": "2027-01-20"})
     with pytest.raises(ContentInvalid, match="60 days"):
-        check_body(Kind.PRESERVATION, Action.PRESERVE, body, issued_at=NOW,
-                   preserved_until=None)
-    check_body(Kind.PRESERVATION, Action.PRESERVE, decode_body(Action.PRESERVE,
-               {"until": "2027-01-21"}), issued_at=NOW, preserved_until=None)
+        check_body(Kind.PRESERVATION, Action.PRESERVE, body, issued_at=NOW, preserved_until=None)
+    check_body(
+        Kind.PRESERVATION,
+        Action.PRESERVE,
+        decode_body(Action.PRESERVE, {"until": "2027-01-21"}),
+        issued_at=NOW,
+        preserved_until=None,
+    )
     ext = decode_body(Action.EXTEND, {"until": "2027-01-21"})
     with pytest.raises(ContentInvalid, match="after"):
-        check_body(Kind.PRESERVATION, Action.EXTEND, ext, issued_at=NOW,
-                   preserved_until=date(2027, 1, 21))
+        check_body(
+            Kind.PRESERVATION, Action.EXTEND, ext, issued_at=NOW, preserved_until=date(2027, 1, 21)
+        )
 
 
 def test_time_zones() -> None:

@@ -47,9 +47,15 @@ def _chain(actions: list[tuple[int, str]]) -> list[dsse.Envelope]:
     out = []
     for seq, (signer, action) in enumerate(actions, start=1):
         key = KEYS[signer]
-        payload = encode_payload(request_id=RID, seq=seq, prev=prev, action=action,
-                                 actor=f"agency-{signer}", key_id=key.key_id,
-                                 body={"n": seq})
+        payload = encode_payload(
+            request_id=RID,
+            seq=seq,
+            prev=prev,
+            action=action,
+            actor=f"agency-{signer}",
+            key_id=key.key_id,
+            body={"n": seq},
+        )
         out.append(sign_statement(payload, key))
         prev = digest(payload)
     return out
@@ -78,9 +84,16 @@ def test_rfc8032_test_vector_1_signature() -> None:
 
 
 def test_sign_verify_round_trip_and_exact_bytes() -> None:
-    payload = encode_payload(request_id=RID, seq=1, prev=GENESIS, action="transmit",
-                             actor="la-mps", key_id=KEYS[0].key_id, body={"x": 1},
-                             issued_at=datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC))
+    payload = encode_payload(
+        request_id=RID,
+        seq=1,
+        prev=GENESIS,
+        action="transmit",
+        actor="la-mps",
+        key_id=KEYS[0].key_id,
+        body={"x": 1},
+        issued_at=datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC),
+    )
     env = sign_statement(payload, KEYS[0])
     again = dsse.parse_envelope(env.to_json())
     statement, raw = verify_statement(again, _key_for)
@@ -96,8 +109,12 @@ def test_sign_verify_round_trip_and_exact_bytes() -> None:
         (lambda e: msgspec.structs.replace(e, signatures=[]), SignatureError),
         (lambda e: msgspec.structs.replace(e, signatures=e.signatures * 2), SignatureError),
         (lambda e: msgspec.structs.replace(e, payload="***"), EnvelopeFormatError),
-        (lambda e: msgspec.structs.replace(
-            e, payload=base64.b64encode(b'{"type":"x"}').decode()), SignatureError),
+        (
+            lambda e: msgspec.structs.replace(
+                e, payload=base64.b64encode(b'{"type":"x"}').decode()
+            ),
+            SignatureError,
+        ),
     ],
 )
 def test_bad_envelopes_raise_typed_errors(mutate: object, error: type[CryptoError]) -> None:
@@ -148,11 +165,11 @@ def test_any_altered_byte_is_caught(actions: list[tuple[int, str]], data: st.Dat
 
 
 @settings(max_examples=60, deadline=None)
-@given(actions=st.lists(st.tuples(st.integers(0, 2), st.just("x")), min_size=2, max_size=10),
-       data=st.data())
-def test_reordering_or_gaps_are_caught(
-    actions: list[tuple[int, str]], data: st.DataObject
-) -> None:
+@given(
+    actions=st.lists(st.tuples(st.integers(0, 2), st.just("x")), min_size=2, max_size=10),
+    data=st.data(),
+)
+def test_reordering_or_gaps_are_caught(actions: list[tuple[int, str]], data: st.DataObject) -> None:
     envelopes = _chain(actions)
     if data.draw(st.booleans()):
         i = data.draw(st.integers(0, len(envelopes) - 2))
@@ -165,9 +182,15 @@ def test_reordering_or_gaps_are_caught(
 
 def test_statement_from_another_request_breaks_the_chain() -> None:
     envelopes = _chain([(0, "transmit"), (1, "acknowledge")])
-    payload = encode_payload(request_id=uuid.uuid4(), seq=3,
-                             prev=digest(envelopes[-1].payload_bytes()), action="accept",
-                             actor="a", key_id=KEYS[1].key_id, body={})
+    payload = encode_payload(
+        request_id=uuid.uuid4(),
+        seq=3,
+        prev=digest(envelopes[-1].payload_bytes()),
+        action="accept",
+        actor="a",
+        key_id=KEYS[1].key_id,
+        body={},
+    )
     envelopes.append(sign_statement(payload, KEYS[1]))
     with pytest.raises(ChainError):
         verify_chain(envelopes, _key_for)

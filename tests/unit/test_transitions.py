@@ -27,21 +27,33 @@ _allow(M, "acknowledged postponed", Action.ACCEPT, State.ACCEPTED, "requested")
 _allow(M, "acknowledged postponed", Action.REFUSE, State.REFUSED, "requested")
 _allow(M, "acknowledged", Action.POSTPONE, State.POSTPONED, "requested")
 _allow(M, "accepted", Action.ASSIGN, State.IN_EXECUTION, "requested")
-_allow(M, "in_execution partially_executed", Action.DELIVER_EVIDENCE,
-       State.PARTIALLY_EXECUTED, "executor")
+_allow(
+    M,
+    "in_execution partially_executed",
+    Action.DELIVER_EVIDENCE,
+    State.PARTIALLY_EXECUTED,
+    "executor",
+)
 _allow(M, "partially_executed", Action.COMPLETE_EXECUTION, State.EXECUTED, "executor requested")
 _allow(M, "partially_executed", Action.RECEIVE_EVIDENCE, State.PARTIALLY_EXECUTED, "requester")
 _allow(M, "executed", Action.RECEIVE_EVIDENCE, State.EXECUTED, "requester")
 _allow(M, "executed", Action.CLOSE, State.CLOSED, "requester")
-_allow(M, "transmitted acknowledged info_requested accepted postponed in_execution "
-          "partially_executed executed", Action.WITHDRAW, State.WITHDRAWN, "requester")
+_allow(
+    M,
+    "transmitted acknowledged info_requested accepted postponed in_execution "
+    "partially_executed executed",
+    Action.WITHDRAW,
+    State.WITHDRAWN,
+    "requester",
+)
 _allow(P, "transmitted", Action.ACKNOWLEDGE, State.ACKNOWLEDGED, "requested")
 _allow(P, "transmitted acknowledged", Action.PRESERVE, State.PRESERVED, "requested")
 _allow(P, "transmitted acknowledged", Action.REFUSE, State.REFUSED, "requested")
 _allow(P, "preserved extended", Action.EXTEND, State.EXTENDED, "requested")
 _allow(P, "preserved extended", Action.SUPERSEDE, State.SUPERSEDED, "requester")
-_allow(P, "transmitted acknowledged preserved extended", Action.RELEASE, State.RELEASED,
-       "requester")
+_allow(
+    P, "transmitted acknowledged preserved extended", Action.RELEASE, State.RELEASED, "requester"
+)
 _allow(P, "preserved extended", Action.EXPIRE, State.EXPIRED, "server")
 
 CASES = list(itertools.product(Kind, State, Action, [*Party, None]))

@@ -36,8 +36,9 @@ class Api:
     ) -> Any:
         """Send a request; return the decoded JSON or raise a ClickException naming the problem."""
         try:
-            with httpx.Client(base_url=self.url, headers=self._headers,
-                              timeout=self._timeout) as http:
+            with httpx.Client(
+                base_url=self.url, headers=self._headers, timeout=self._timeout
+            ) as http:
                 resp = http.request(method, path, json=json_body, params=params)
         except httpx.HTTPError as exc:
             raise click.ClickException(f"cannot reach {self.url}: {exc}") from exc

@@ -32,6 +32,13 @@ class Settings:
     database_url: str = ""
     operator_token: str | None = None
     max_body_bytes: int = 1_048_576
+    blob_dir: Path | None = None
+    max_package_bytes: int = 64 * 1024**3
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        """Where evidence ciphertext is stored (default: `blobs/` in the data dir)."""
+        return self.blob_dir or self.data_dir / "blobs"
 
     @property
     def resolved_database_url(self) -> str:
@@ -55,4 +62,6 @@ class Settings:
             database_url=url,
             operator_token=env.get("MLA_OPERATOR_TOKEN") or None,
             max_body_bytes=_int(env, "MLA_MAX_BODY_BYTES", 1_048_576),
+            blob_dir=Path(env["MLA_BLOB_DIR"]) if env.get("MLA_BLOB_DIR") else None,
+            max_package_bytes=_int(env, "MLA_MAX_PACKAGE_BYTES", 64 * 1024**3),
         )

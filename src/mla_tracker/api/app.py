@@ -18,12 +18,15 @@ from sqlalchemy import select
 
 from .. import __version__
 from ..config import Settings
+from ..storage.blobs import FileBlobStore
 from ..storage.db import create_engine, session_factory, transaction
+from ..storage.server_key import load_or_create
 from ..storage.tables import TokenRow
-from ..workflows.context import Context, utc_now
+from ..workflows.context import Context, Policy, utc_now
 from ..workflows.principals import hash_token, new_token
 from .controllers.agencies import AgencyController
-from .controllers.health import HealthController
+from .controllers.evidence import EvidenceController
+from .controllers.health import HealthController, server_key
 from .controllers.requests import RequestController
 from .controllers.whoami import whoami
 from .deps import provide_context, provide_principal
@@ -31,6 +34,7 @@ from .problems import EXCEPTION_HANDLERS
 
 log = logging.getLogger("mla_tracker")
 OPERATOR_TOKEN_FILE = "operator.token"
+SERVER_KEY_FILE = "server.key"
 
 
 def _swagger_assets() -> Path:
@@ -76,6 +80,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine = create_engine(settings.resolved_database_url)
         ctx = Context(
             sessions=session_factory(engine),
+            policy=Policy(max_package_bytes=settings.max_package_bytes),
+            server_key=load_or_create(settings.data_dir / SERVER_KEY_FILE),
+            blobs=FileBlobStore(settings.resolved_blob_dir),
             operator_token_hash=hash_token(settings.operator_token)
             if settings.operator_token
             else None,
@@ -118,6 +125,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HealthController,
             AgencyController,
             RequestController,
+            EvidenceController,
+            server_key,
             whoami,
             create_static_files_router(
                 path=assets, directories=[_swagger_assets()], include_in_schema=False

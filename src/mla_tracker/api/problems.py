@@ -18,6 +18,7 @@ from ..domain.errors import (
     RequestIncomplete,
     TransitionRefused,
 )
+from ..storage.blobs import BlobError, BlobMismatch, BlobMissing, BlobTooLarge
 from ..workflows.errors import (
     AlreadyExists,
     AuthenticationFailed,
@@ -25,10 +26,12 @@ from ..workflows.errors import (
     InvalidQuery,
     KeyRejected,
     NotFound,
+    NotReady,
     StaleHead,
     StatementRejected,
     WorkflowError,
 )
+from ..workflows.evidence import NotUploaded, RangeNotSatisfiable
 
 PROBLEM_BASE = "https://mla-tracker.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -36,6 +39,12 @@ log = logging.getLogger("mla_tracker.api")
 
 #: error class → (status, problem type slug); the most specific class wins.
 STATUS: list[tuple[type[Exception], int, str]] = [
+    (BlobTooLarge, 413, "package-too-large"),
+    (BlobMismatch, 422, "package-mismatch"),
+    (BlobMissing, 409, "package-missing"),
+    (NotUploaded, 409, "package-not-uploaded"),
+    (RangeNotSatisfiable, 416, "range-not-satisfiable"),
+    (NotReady, 503, "not-ready"),
     (RequestIncomplete, 422, "request-incomplete"),
     (PartyRefused, 403, "not-your-move"),
     (TransitionRefused, 409, "action-not-allowed"),
@@ -71,7 +80,9 @@ def problem(
         "instance": request.url.path,
     }
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if isinstance(extra.get("size"), int) and status == 416:
+        headers["Content-Range"] = f"bytes */{extra['size']}"
     return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -85,6 +96,8 @@ def _extra(exc: Exception) -> dict[str, Any]:
         }
     if isinstance(exc, StaleHead):
         return {"head": {"seq": exc.head_seq, "digest": exc.head_digest}}
+    if isinstance(exc, RangeNotSatisfiable):
+        return {"size": exc.size}
     return {}
 
 
@@ -129,6 +142,7 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[d
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: on_app_error,
+    BlobError: on_app_error,
     WorkflowError: on_app_error,
     CryptoError: on_app_error,
     HTTPException: on_http_error,

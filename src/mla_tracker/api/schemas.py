@@ -166,3 +166,34 @@ class WhoAmI(msgspec.Struct, frozen=True):
     operator: bool
     agency_id: str | None
     role: str | None
+
+
+class PackageOut(msgspec.Struct, frozen=True, kw_only=True):
+    """An evidence package as the hub knows it (never its content)."""
+
+    package_id: str
+    ciphertext_sha256: str
+    ciphertext_size: int
+    delivered_by: str
+    statement_digest: str
+    delivered_at: datetime
+    uploaded_at: datetime | None
+    custody_head: dict[str, Any]
+
+
+class CustodyOut(msgspec.Struct, frozen=True):
+    """One server-signed custody assertion."""
+
+    seq: int
+    event: str
+    agency_id: str
+    at: datetime
+    digest: str
+    envelope: dict[str, Any]
+
+
+class ServerKeyOut(msgspec.Struct, frozen=True):
+    """The hub's public log key, which signs custody assertions."""
+
+    key_id: str
+    public_key: str

@@ -7,8 +7,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -117,3 +119,43 @@ class StatementRow(Base):
     envelope: Mapped[bytes] = mapped_column(LargeBinary())
 
     __table_args__ = (UniqueConstraint("request_id", "seq", name="uq_statements_request_seq"),)
+
+
+class PackageRow(Base):
+    """An evidence package announced by a `deliver_evidence` statement, and its upload."""
+
+    __tablename__ = "evidence_packages"
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.id"), primary_key=True)
+    package_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    ciphertext_sha256: Mapped[str] = mapped_column(String(64))
+    ciphertext_size: Mapped[int] = mapped_column(BigInteger)
+    delivered_by: Mapped[str] = mapped_column(ForeignKey("agencies.id"))
+    statement_digest: Mapped[str] = mapped_column(String(64))
+    delivered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    custody_seq: Mapped[int] = mapped_column(Integer, default=0)
+    custody_head: Mapped[str] = mapped_column(String(64))
+
+
+class CustodyRow(Base):
+    """One server-signed custody assertion (upload or download) of a package."""
+
+    __tablename__ = "custody_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    package_id: Mapped[str] = mapped_column(String(128))
+    seq: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(32))
+    agency_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary())
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["request_id", "package_id"],
+            ["evidence_packages.request_id", "evidence_packages.package_id"],
+            name="fk_custody_events_package",
+        ),
+        UniqueConstraint("request_id", "package_id", "seq", name="uq_custody_events_seq"),
+    )

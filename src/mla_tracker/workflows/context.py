@@ -9,6 +9,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..crypto.keys import SigningKey
+from ..storage.blobs import FileBlobStore
+
 
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC."""
@@ -23,6 +26,8 @@ class Policy:
     max_statement_age: timedelta = timedelta(hours=24)
     #: How long a resolved token is trusted without asking the database again.
     principal_cache_seconds: float = 5.0
+    #: Largest evidence package the hub stores.
+    max_package_bytes: int = 64 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -35,3 +40,6 @@ class Context:
     operator_token_hash: str | None = None
     #: token hash -> (monotonic expiry, principal); saves a query per request.
     principal_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    #: The hub's own log key (signs custody assertions) and the ciphertext store.
+    server_key: SigningKey | None = None
+    blobs: FileBlobStore | None = None

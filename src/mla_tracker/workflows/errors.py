@@ -60,3 +60,9 @@ class InvalidQuery(WorkflowError):
     """A query parameter (cursor, filter) is not one the server understands."""
 
     title = "Invalid query"
+
+
+class NotReady(WorkflowError):
+    """The service cannot reach its database."""
+
+    title = "Not ready"

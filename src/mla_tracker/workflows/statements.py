@@ -29,6 +29,7 @@ from ..domain.transitions import INITIAL_ACTION, INITIAL_STATE, next_state
 from ..storage import repositories as repo
 from ..storage.db import transaction
 from ..storage.tables import AgencyKeyRow, RequestRow, StatementRow
+from . import evidence
 from .context import Context
 from .errors import Forbidden, KeyRejected, NotFound, StaleHead, StatementRejected
 from .principals import Principal
@@ -266,6 +267,9 @@ async def append_statement(
                     head_digest=fresh.head_digest,
                 )
             session.add(statement)
+            await evidence.on_evidence_statement(
+                session, request, body, actor=actor, statement_digest=statement.digest, now=now
+            )
     except IntegrityError as exc:
         head_seq, head_digest = await _head(ctx, request_id)
         raise StaleHead(

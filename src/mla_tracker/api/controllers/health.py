@@ -7,16 +7,12 @@ from typing import ClassVar
 from litestar import Controller, get
 from litestar.di import NamedDependency
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from ...storage.db import transaction
 from ...workflows.context import Context
-from ...workflows.errors import WorkflowError
-
-
-class NotReady(WorkflowError):
-    """The database does not answer."""
-
-    title = "Not ready"
+from ...workflows.errors import NotReady
+from ..schemas import ServerKeyOut
 
 
 class HealthController(Controller):
@@ -35,6 +31,14 @@ class HealthController(Controller):
         try:
             async with transaction(ctx.sessions, write=False) as session:
                 await session.execute(text("SELECT 1"))
-        except OSError as exc:
+        except (OSError, SQLAlchemyError) as exc:
             raise NotReady(f"database unreachable: {exc.__class__.__name__}") from exc
         return {"status": "ready"}
+
+
+@get("/v1/server-key", tags=["agencies"])
+async def server_key(ctx: NamedDependency[Context]) -> ServerKeyOut:
+    """The hub's public log key, which signs its custody assertions."""
+    if ctx.server_key is None:
+        raise NotReady("the service has no server key")
+    return ServerKeyOut(ctx.server_key.key_id, ctx.server_key.public.to_base64())

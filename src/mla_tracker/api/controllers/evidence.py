@@ -1,0 +1,136 @@
+"""Evidence packages: streaming upload, resumable download (HTTP Range), custody trail."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, ClassVar
+
+import msgspec
+from litestar import Controller, Request, Response, get, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter
+from litestar.response import Stream
+
+from ...storage.tables import CustodyRow, PackageRow
+from ...workflows import evidence as wf
+from ...workflows.context import Context
+from ...workflows.principals import Principal
+from ..schemas import CustodyOut, PackageOut
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_range(header: str | None) -> tuple[int | None, int | None] | None:
+    """One `bytes=` range as (first, last); None (serve everything) for absent or other forms."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None or match.group(0) == "bytes=-":
+        return None  # RFC 9110 §14.2: a server may ignore a Range it does not support
+    first = int(match.group(1)) if match.group(1) else None
+    last = int(match.group(2)) if match.group(2) else None
+    if first is not None and last is not None and last < first:
+        return None
+    return first, last
+
+
+def package_out(row: PackageRow) -> PackageOut:
+    """Map a package row."""
+    return PackageOut(
+        package_id=row.package_id,
+        ciphertext_sha256=row.ciphertext_sha256,
+        ciphertext_size=row.ciphertext_size,
+        delivered_by=row.delivered_by,
+        statement_digest=row.statement_digest,
+        delivered_at=row.delivered_at,
+        uploaded_at=row.uploaded_at,
+        custody_head={"seq": row.custody_seq, "digest": row.custody_head},
+    )
+
+
+def custody_out(row: CustodyRow) -> CustodyOut:
+    """Map a custody row."""
+    return CustodyOut(
+        row.seq, row.event, row.agency_id, row.at, row.digest, msgspec.json.decode(row.envelope)
+    )
+
+
+class EvidenceController(Controller):
+    """`/v1/requests/{id}/packages`."""
+
+    path = "/v1/requests/{request_id:uuid}/packages"
+    tags: ClassVar[list[str]] = ["evidence"]
+
+    @get("/")
+    async def list_packages(
+        self,
+        ctx: NamedDependency[Context],
+        principal: NamedDependency[Principal],
+        request_id: FromPath[uuid.UUID],
+    ) -> list[PackageOut]:
+        """Packages delivered on a request, with upload state and custody head."""
+        return [package_out(p) for p in await wf.packages_of(ctx, principal, request_id)]
+
+    @put("/{package_id:str}/content", request_max_body_size=None, status_code=201)
+    async def upload(
+        self,
+        ctx: NamedDependency[Context],
+        principal: NamedDependency[Principal],
+        request_id: FromPath[uuid.UUID],
+        package_id: FromPath[str],
+        request: Request[Any, Any, Any],
+    ) -> Response[PackageOut]:
+        """Stream the package ciphertext (application/octet-stream); kept only if it matches
+        the digest and size of its signed delivery statement."""
+        package, stored = await wf.upload(ctx, principal, request_id, package_id, request.stream())
+        return Response(package_out(package), status_code=201 if stored else 200)
+
+    @get("/{package_id:str}/content")
+    async def download(
+        self,
+        ctx: NamedDependency[Context],
+        principal: NamedDependency[Principal],
+        request_id: FromPath[uuid.UUID],
+        package_id: FromPath[str],
+        range_header: Annotated[str | None, HeaderParameter(name="range")] = None,
+    ) -> Stream:
+        """Stream the ciphertext; one `Range: bytes=…` resumes a broken download (206)."""
+        ranged = parse_range(range_header)
+        plan = await wf.start_download(ctx, principal, request_id, package_id, ranged)
+        blobs = ctx.blobs
+        assert blobs is not None
+        sha = plan.package.ciphertext_sha256
+        size = plan.package.ciphertext_size
+
+        async def body() -> AsyncIterator[bytes]:
+            async for chunk in blobs.read(sha, plan.start, plan.end):
+                yield chunk
+
+        headers = {
+            "Accept-Ranges": "bytes",
+            "Content-Length": str(plan.end - plan.start + 1),
+            "ETag": f'"{sha}"',
+            "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(sha)).decode()}:",
+        }
+        status = 200
+        if ranged is not None:
+            status = 206
+            headers["Content-Range"] = f"bytes {plan.start}-{plan.end}/{size}"
+        return Stream(
+            body(), status_code=status, headers=headers, media_type="application/octet-stream"
+        )
+
+    @get("/{package_id:str}/custody")
+    async def custody(
+        self,
+        ctx: NamedDependency[Context],
+        principal: NamedDependency[Principal],
+        request_id: FromPath[uuid.UUID],
+        package_id: FromPath[str],
+    ) -> list[CustodyOut]:
+        """The package's custody trail: server-signed assertions of every upload and download."""
+        rows = await wf.custody_trail(ctx, principal, request_id, package_id)
+        return [custody_out(r) for r in rows]

@@ -35,8 +35,11 @@ def _delivery(package_id: str = "pkg-1", data: bytes = PAYLOAD) -> dict[str, Any
 @pytest.fixture
 async def delivered(hub: Hub, cast: Cast) -> str:
     rid = (await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"]
-    for action, body in [("acknowledge", {}), ("accept", {}),
-                         ("assign", {"executing_agency": cast.thai_police.id})]:
+    for action, body in [
+        ("acknowledge", {}),
+        ("accept", {}),
+        ("assign", {"executing_agency": cast.thai_police.id}),
+    ]:
         assert (await hub.act(cast.thai, rid, action, body)).status_code == 201
     resp = await hub.act(cast.thai_police, rid, "deliver_evidence", _delivery())
     assert resp.status_code == 201, resp.text
@@ -68,7 +71,9 @@ async def test_upload_download_resume_and_custody(
     full = await hub.client.get(url, headers=cast.lao.auth)
     assert full.status_code == 200 and full.content == PAYLOAD
     assert full.headers["accept-ranges"] == "bytes"
-    assert full.headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(SHA)).decode()}:"
+    assert (
+        full.headers["repr-digest"] == f"sha-256=:{base64.b64encode(bytes.fromhex(SHA)).decode()}:"
+    )
     # A broken download resumes with Range and is byte-identical.
     cut = 1_000_003
     head = await hub.client.get(url, headers={**cast.lao.auth, "Range": f"bytes=0-{cut - 1}"})
@@ -79,15 +84,17 @@ async def test_upload_download_resume_and_custody(
     assert head.content + tail.content == PAYLOAD
     suffix = await hub.client.get(url, headers={**cast.thai.auth, "Range": "bytes=-10"})
     assert suffix.status_code == 206 and suffix.content == PAYLOAD[-10:]
-    beyond = await hub.client.get(url, headers={**cast.lao.auth,
-                                                "Range": f"bytes={len(PAYLOAD)}-"})
+    beyond = await hub.client.get(url, headers={**cast.lao.auth, "Range": f"bytes={len(PAYLOAD)}-"})
     assert beyond.status_code == 416
     assert beyond.headers["content-range"] == f"bytes */{len(PAYLOAD)}"
 
     server_key = (await hub.client.get("/v1/server-key")).json()
     key = VerifyingKey.from_base64(server_key["public_key"])
-    trail = (await hub.client.get(f"/v1/requests/{rid}/packages/pkg-1/custody",
-                                  headers=cast.auditor.auth)).json()
+    trail = (
+        await hub.client.get(
+            f"/v1/requests/{rid}/packages/pkg-1/custody", headers=cast.auditor.auth
+        )
+    ).json()
     assert [(t["event"], t["agency_id"]) for t in trail] == [
         ("uploaded", cast.thai_police.id),
         ("downloaded", cast.lao.id),
@@ -101,14 +108,17 @@ async def test_upload_download_resume_and_custody(
     assert assertions[1].range_start is None
     assert all(a.ciphertext_sha256 == SHA for a in assertions)
     # The requester's signed receipt must name the delivered ciphertext.
-    wrong = await hub.act(cast.lao, rid, "receive_evidence",
-                          {"package_id": "pkg-1", "ciphertext_sha256": "00" * 32})
+    wrong = await hub.act(
+        cast.lao, rid, "receive_evidence", {"package_id": "pkg-1", "ciphertext_sha256": "00" * 32}
+    )
     assert wrong.status_code == 422
-    unknown = await hub.act(cast.lao, rid, "receive_evidence",
-                            {"package_id": "pkg-9", "ciphertext_sha256": SHA})
+    unknown = await hub.act(
+        cast.lao, rid, "receive_evidence", {"package_id": "pkg-9", "ciphertext_sha256": SHA}
+    )
     assert unknown.status_code == 422
-    ok = await hub.act(cast.lao, rid, "receive_evidence",
-                       {"package_id": "pkg-1", "ciphertext_sha256": SHA})
+    ok = await hub.act(
+        cast.lao, rid, "receive_evidence", {"package_id": "pkg-1", "ciphertext_sha256": SHA}
+    )
     assert ok.status_code == 201, ok.text
     dup = await hub.act(cast.thai_police, rid, "deliver_evidence", _delivery())
     assert dup.status_code == 422 and "already delivered" in dup.json()["detail"]
@@ -131,11 +141,15 @@ async def test_mismatched_upload_keeps_nothing(
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"].startswith("application/problem+json")
     assert _blob_files(settings) == []
-    listed = (await hub.client.get(f"/v1/requests/{delivered}/packages",
-                                   headers=cast.thai_police.auth)).json()
+    listed = (
+        await hub.client.get(f"/v1/requests/{delivered}/packages", headers=cast.thai_police.auth)
+    ).json()
     assert listed[0]["uploaded_at"] is None
-    trail = (await hub.client.get(f"/v1/requests/{delivered}/packages/pkg-1/custody",
-                                  headers=cast.auditor.auth)).json()
+    trail = (
+        await hub.client.get(
+            f"/v1/requests/{delivered}/packages/pkg-1/custody", headers=cast.auditor.auth
+        )
+    ).json()
     assert trail == []
 
 
@@ -154,8 +168,9 @@ async def test_transfer_authorization(hub: Hub, cast: Cast, delivered: str) -> N
         # the upload is someone else's.
         expected = 403 if who == "auditor" else status
         assert resp.status_code == expected, (who, resp.text)
-    assert (await hub.client.put(url, content=PAYLOAD,
-                                 headers=cast.thai_police.auth)).status_code == 201
+    assert (
+        await hub.client.put(url, content=PAYLOAD, headers=cast.thai_police.auth)
+    ).status_code == 201
     for who, headers, status in [
         ("requester", cast.lao.auth, 200),
         ("requested", cast.thai.auth, 200),
@@ -168,8 +183,10 @@ async def test_transfer_authorization(hub: Hub, cast: Cast, delivered: str) -> N
     ]:
         resp = await hub.client.get(url, headers=headers)
         assert resp.status_code == status, (who, resp.text)
-    for path in (f"/v1/requests/{delivered}/packages",
-                 f"/v1/requests/{delivered}/packages/pkg-1/custody"):
+    for path in (
+        f"/v1/requests/{delivered}/packages",
+        f"/v1/requests/{delivered}/packages/pkg-1/custody",
+    ):
         assert (await hub.client.get(path, headers=cast.auditor.auth)).status_code == 200
         assert (await hub.client.get(path, headers=cast.outsider.auth)).status_code == 404
     missing = f"/v1/requests/{delivered}/packages/nope/content"

@@ -56,6 +56,7 @@ def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
     settings = _settings()
     settings = dataclasses.replace(settings, host=host or settings.host, port=port or settings.port)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if not no_migrate:
         revision = run_upgrade(settings)
         click.echo(f"database at revision {revision}", err=True)

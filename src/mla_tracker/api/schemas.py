@@ -47,7 +47,7 @@ class TokenOut(msgspec.Struct, frozen=True):
     token: str
 
 
-class RequestOut(msgspec.Struct, frozen=True):
+class RequestSummary(msgspec.Struct, frozen=True, kw_only=True):
     """A request's current state: the projection of its statements."""
 
     id: uuid.UUID
@@ -64,13 +64,18 @@ class RequestOut(msgspec.Struct, frozen=True):
     head: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+
+
+class RequestOut(RequestSummary, frozen=True, kw_only=True):
+    """A request's state with the content it was transmitted with."""
+
     content: dict[str, Any]
 
 
 class RequestList(msgspec.Struct, frozen=True):
     """A page of requests."""
 
-    items: list[RequestOut]
+    items: list[RequestSummary]
     next_cursor: str | None
 
 
@@ -91,7 +96,7 @@ class StatementOut(msgspec.Struct, frozen=True):
 class AcceptedOut(msgspec.Struct, frozen=True):
     """The answer to an accepted statement."""
 
-    request: RequestOut
+    request: RequestSummary
     statement: StatementOut
     duplicate: bool
 
@@ -124,25 +129,33 @@ def agency_out(view: AgencyView) -> AgencyOut:
     return AgencyOut(a.id, a.name, a.country, a.role, a.timezone, [key_out(k) for k in view.keys])
 
 
+def _summary_fields(row: RequestRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "state": row.state,
+        "urgency": row.urgency,
+        "requesting_agency": row.requesting_agency,
+        "requested_agency": row.requested_agency,
+        "executing_agency": row.executing_agency,
+        "case_reference": row.case_reference,
+        "respond_by": row.respond_by,
+        "preserved_until": row.preserved_until,
+        "linked_request_id": row.linked_request_id,
+        "head": {"seq": row.head_seq, "digest": row.head_digest},
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def request_summary(row: RequestRow) -> RequestSummary:
+    """Map a request projection, without its content."""
+    return RequestSummary(**_summary_fields(row))
+
+
 def request_out(row: RequestRow) -> RequestOut:
-    """Map a request projection."""
-    return RequestOut(
-        id=row.id,
-        kind=row.kind,
-        state=row.state,
-        urgency=row.urgency,
-        requesting_agency=row.requesting_agency,
-        requested_agency=row.requested_agency,
-        executing_agency=row.executing_agency,
-        case_reference=row.case_reference,
-        respond_by=row.respond_by,
-        preserved_until=row.preserved_until,
-        linked_request_id=row.linked_request_id,
-        head={"seq": row.head_seq, "digest": row.head_digest},
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        content=row.content,
-    )
+    """Map a request projection with its content."""
+    return RequestOut(**_summary_fields(row), content=row.content)
 
 
 def statement_out(row: StatementRow) -> StatementOut:

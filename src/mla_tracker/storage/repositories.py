@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from .tables import AgencyKeyRow, AgencyRow, RequestRow, StatementRow, TokenRow
 
@@ -65,6 +66,27 @@ async def get_request(
     return (await session.scalars(query)).one_or_none()
 
 
+async def request_and_key(
+    session: AsyncSession, request_id: uuid.UUID, key_id: str
+) -> tuple[RequestRow | None, AgencyKeyRow | None]:
+    """A request (without its content) and a signing key, in one round trip."""
+    query = (
+        select(RequestRow, AgencyKeyRow)
+        .outerjoin(AgencyKeyRow, AgencyKeyRow.key_id == key_id)
+        .where(RequestRow.id == request_id)
+        .options(defer(RequestRow.content, raiseload=True))
+    )
+    row = (await session.execute(query)).one_or_none()
+    return (None, None) if row is None else (row[0], row[1])
+
+
+async def insert_statement(session: AsyncSession, statement: StatementRow) -> None:
+    """Insert an accepted statement (Core insert: no ORM bookkeeping on the hot path)."""
+    table = StatementRow.__table__
+    values = {c.key: getattr(statement, c.key) for c in table.columns if c.key != "id"}
+    await session.execute(insert(table).values(**values))
+
+
 async def advance_head(
     session: AsyncSession,
     request_id: uuid.UUID,
@@ -108,7 +130,7 @@ async def search_requests(
     limit: int,
 ) -> Sequence[RequestRow]:
     """Requests newest first, filtered; `party=None` means every request (auditors)."""
-    query = select(RequestRow)
+    query = select(RequestRow).options(defer(RequestRow.content, raiseload=True))
     if party is not None:
         query = query.where(
             or_(

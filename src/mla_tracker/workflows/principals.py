@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 from ..domain.model import AgencyRole
@@ -50,6 +51,19 @@ async def authenticate(ctx: Context, token: str | None) -> Principal:
     digest = hash_token(token)
     if ctx.operator_token_hash is not None and hmac.compare_digest(digest, ctx.operator_token_hash):
         return OPERATOR
+    now = time.monotonic()
+    cached = ctx.principal_cache.get(digest)
+    if cached is not None and cached[0] > now:
+        principal: Principal = cached[1]
+        return principal
+    principal = await _lookup(ctx, digest)
+    if len(ctx.principal_cache) > 10_000:
+        ctx.principal_cache.clear()
+    ctx.principal_cache[digest] = (now + ctx.policy.principal_cache_seconds, principal)
+    return principal
+
+
+async def _lookup(ctx: Context, digest: str) -> Principal:
     async with transaction(ctx.sessions, write=False) as session:
         found = await repo.token_with_agency(session, digest)
     if found is None or found[0].revoked_at is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
@@ -52,12 +52,23 @@ def _actor_of(principal: Principal) -> str:
     return principal.agency_id
 
 
-async def _verify(
-    ctx: Context, session: AsyncSession, envelope: dsse.Envelope, actor: str
-) -> tuple[Statement, bytes]:
+def _signer_key_id(envelope: dsse.Envelope) -> str:
     if len(envelope.signatures) != 1:
         raise StatementRejected("a statement carries exactly one signature")
-    key_row = await repo.get_key(session, envelope.signatures[0].keyid)
+    return envelope.signatures[0].keyid
+
+
+async def _verify(
+    ctx: Context,
+    session: AsyncSession,
+    envelope: dsse.Envelope,
+    actor: str,
+    key_row: AgencyKeyRow | Literal[False] | None = False,
+) -> tuple[Statement, bytes]:
+    """Verify the envelope; `key_row` may be pre-fetched (False: look it up here)."""
+    key_id = _signer_key_id(envelope)
+    if key_row is False:
+        key_row = await repo.get_key(session, key_id)
     if key_row is None:
         raise KeyRejected(f"unknown signing key {envelope.signatures[0].keyid}")
     if key_row.agency_id != actor:
@@ -214,7 +225,10 @@ async def append_statement(
     actor = _actor_of(principal)
     try:
         async with transaction(ctx.sessions, write=True) as session:
-            request = await repo.get_request(session, request_id)
+            # One round trip for the request and the signing key: this is the hot path.
+            request, key_row = await repo.request_and_key(
+                session, request_id, _signer_key_id(envelope)
+            )
             party = (
                 None
                 if request is None
@@ -227,7 +241,7 @@ async def append_statement(
             )
             if request is None or party is None:
                 raise NotFound(f"no request {request_id}")
-            st, payload = await _verify(ctx, session, envelope, actor)
+            st, payload = await _verify(ctx, session, envelope, actor, key_row)
             if st.request_id != request_id:
                 raise StatementRejected("the statement names a different request_id")
             if st.seq != request.head_seq + 1 or st.prev != request.head_digest:
@@ -266,7 +280,7 @@ async def append_statement(
                     head_seq=fresh.head_seq,
                     head_digest=fresh.head_digest,
                 )
-            session.add(statement)
+            await repo.insert_statement(session, statement)
             await evidence.on_evidence_statement(
                 session, request, body, actor=actor, statement_digest=statement.digest, now=now
             )

@@ -25,13 +25,14 @@ from ..schemas import (
     RequestOut,
     StatementOut,
     request_out,
+    request_summary,
     statement_out,
 )
 
 
 def _accepted(result: statements.Accepted) -> Response[AcceptedOut]:
     body = AcceptedOut(
-        request_out(result.request), statement_out(result.statement), result.duplicate
+        request_summary(result.request), statement_out(result.statement), result.duplicate
     )
     return Response(body, status_code=200 if result.duplicate else 201)
 
@@ -90,7 +91,7 @@ class RequestController(Controller):
                 limit=limit,
             ),
         )
-        return RequestList([request_out(r) for r in page.items], page.next_cursor)
+        return RequestList([request_summary(r) for r in page.items], page.next_cursor)
 
     @get("/{request_id:uuid}")
     async def show(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
-import yaml
 
 from ..crypto.errors import KeyFormatError
 from ..crypto.keys import SigningKey
+
+if TYPE_CHECKING:  # httpx and yaml load lazily: `mla evidence seal` needs neither
+    import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -35,6 +36,8 @@ class Api:
         ok: tuple[int, ...] = (200, 201),
     ) -> Any:
         """Send a request; return the decoded JSON or raise a ClickException naming the problem."""
+        import httpx
+
         try:
             with httpx.Client(
                 base_url=self.url, headers=self._headers, timeout=self._timeout
@@ -82,6 +85,8 @@ def api_options(func: Any) -> Any:
 
 def load_document(path: Path) -> Any:
     """Read a JSON or YAML file, with a message naming the file when it is neither."""
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -6,9 +6,11 @@ import click
 
 from .. import __version__
 from .agency import agency
+from .evidence import evidence
 from .keygen import keygen
 from .requests import request
 from .server import db, serve
+from .transfer import download, upload
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +24,9 @@ cli.add_command(db)
 cli.add_command(agency)
 cli.add_command(keygen)
 cli.add_command(request)
+cli.add_command(evidence)
+evidence.add_command(upload)
+evidence.add_command(download)
 
 
 def main() -> None:

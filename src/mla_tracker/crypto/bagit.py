@@ -55,6 +55,8 @@ READABLE_VERSIONS = ("1.0", "0.97")
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 
 _CHUNK = 256 * 1024
+_COPY_CHUNK = 1024 * 1024  # payload copy buffer when sealing
+_READ_BUFSIZE = 64 * 1024  # tarfile stream read size when extracting (one age chunk)
 _MAX_EXT_HEADER_BYTES = 64 * 1024  # one PAX / GNU long-name header; real ones are < 5 KiB
 _MAX_PATH_BYTES = 4096
 _MAX_COMPONENT_BYTES = 255
@@ -443,6 +445,29 @@ class _HashingReader:
         return data
 
 
+class _TarSink:
+    """Unbuffered write target for tarfile: tarfile writes straight through to `out`.
+
+    tarfile's own stream mode ("w|") re-buffers everything in 10 KiB records through bytes
+    concatenation; writing directly (tarfile only needs `tell()` at start) is much faster and
+    produces the same bytes, as TarFile.close() pads the archive to a full record itself.
+    """
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._pos = 0
+
+    def write(self, data: bytes) -> int:
+        """Write all of `data` to `out`."""
+        self._out.write(data)
+        self._pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        """Bytes written so far."""
+        return self._pos
+
+
 def _tarinfo(name: str, *, size: int = 0, mtime: int, is_dir: bool = False) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
@@ -507,7 +532,10 @@ def write_bag_tar(
             on_progress(done)
 
     payload: list[ManifestEntry] = []
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    sink: BinaryIO = _TarSink(out)  # type: ignore[assignment]
+    with tarfile.TarFile(
+        fileobj=sink, mode="w", format=tarfile.PAX_FORMAT, copybufsize=_COPY_CHUNK
+    ) as tar:
         tar.addfile(_tarinfo(bag, mtime=mtime, is_dir=True))
         tar.addfile(
             _tarinfo(f"{bag}/bagit.txt", size=len(BAGIT_TXT), mtime=mtime), io.BytesIO(BAGIT_TXT)
@@ -651,7 +679,9 @@ def _extract_members(
     n_files = 0
     n_dirs = 0
     try:
-        with _SafeTarFile.open(fileobj=src, mode="r|", tarinfo=_SafeTarInfo) as tar:
+        with _SafeTarFile.open(
+            fileobj=src, mode="r|", tarinfo=_SafeTarInfo, bufsize=_READ_BUFSIZE
+        ) as tar:
             tar.max_ext_headers = 2 * max_files + 64
             for member in tar:
                 parts = _member_path(member)
@@ -704,7 +734,9 @@ def _extract_members(
                 if parent:
                     _make_dirs(work, created_dirs, parent, member.name)
                 files[rel] = _extract_file(tar, member, work / rel, rel, progress)
-            _drain(src)
+            # tarfile reads ahead: what it buffered past the end marker is checked too.
+            ahead = getattr(tar.fileobj, "buf", b"")
+            _drain(src, ahead if isinstance(ahead, bytes) else b"")
     except tarfile.TarError as exc:
         raise ArchiveFormatError(f"archive is corrupt or truncated: {exc}") from exc
     if bag_name is None:
@@ -770,13 +802,18 @@ def _extract_file(
     return ManifestEntry(rel, hasher.hexdigest(), count)
 
 
-def _drain(src: BinaryIO) -> None:
-    """Read what follows the end-of-archive marker (so the outer layer sees EOF); must be NULs."""
+def _drain(src: BinaryIO, ahead: bytes = b"") -> None:
+    """Read what follows the end-of-archive marker (so the outer layer sees EOF); must be NULs.
+
+    `ahead` is what tarfile already read past the marker into its own buffer.
+    """
     seen = 0
-    while chunk := src.read(_CHUNK):
+    chunk = ahead
+    while chunk or (chunk := src.read(_CHUNK)):
         seen += len(chunk)
         if seen > _MAX_TRAILING_BYTES or chunk.count(0) != len(chunk):
             raise ArchiveFormatError("archive has unexpected data after its end-of-archive marker")
+        chunk = b""
 
 
 def extract_bag_tar(

@@ -17,7 +17,14 @@ from ._keys import (
     X25519_RECIPIENT_HRP,
     bech32_decode,
 )
-from ._stream import CHUNK_SIZE, NONCE_SIZE, StreamOpener, StreamSealer, payload_key
+from ._stream import (
+    CHUNK_SIZE,
+    ENC_CHUNK_SIZE,
+    NONCE_SIZE,
+    StreamOpener,
+    StreamSealer,
+    payload_key,
+)
 from ._x25519 import FILE_KEY_SIZE, X25519Identity, X25519Recipient
 from .errors import (
     HeaderError,
@@ -31,6 +38,8 @@ if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
 
 DEFAULT_READ_SIZE = 16 * CHUNK_SIZE
+#: Sealed chunks are gathered and written to the destination this many at a time.
+_OUT_CHUNKS = 16
 
 
 class Recipient(Protocol):
@@ -113,7 +122,9 @@ class Encryptor(io.RawIOBase):
 
     The header is written on construction and the final STREAM chunk on `close()`; `dst` itself
     is not closed. Leaving a `with` block by an exception, or calling `abort()`, does not write
-    the final chunk, so the truncated output will never decrypt. Memory use is one 64 KiB chunk.
+    the final chunk, so the truncated output will never decrypt. Everything but the last (up
+    to) 64 KiB given to `write()` has reached `dst` when it returns; sealed chunks are gathered
+    and written up to 16 at a time. Memory use is about 1 MiB.
     """
 
     def __init__(self, dst: BinaryIO, recipients: Iterable[Recipient]) -> None:
@@ -129,6 +140,8 @@ class Encryptor(io.RawIOBase):
         self._buf = bytearray(CHUNK_SIZE)
         self._view = memoryview(self._buf)
         self._n = 0
+        self._out = memoryview(bytearray(_OUT_CHUNKS * ENC_CHUNK_SIZE))
+        self._out_n = 0
         self._finished = False
         dst.write(encode_header(stanzas, file_key) + nonce)
 
@@ -150,20 +163,36 @@ class Encryptor(io.RawIOBase):
                 mv = mv[take:]
                 if not mv:
                     return total
-                self._dst.write(self._sealer.seal(self._view, last=False))
+                self._emit(self._view)
                 self._n = 0
             # Hold back the last (up to) 64 KiB: it may turn out to be the final chunk.
+            emit = self._emit
             while len(mv) > CHUNK_SIZE:
-                self._dst.write(self._sealer.seal(mv[:CHUNK_SIZE], last=False))
+                emit(mv[:CHUNK_SIZE])
                 mv = mv[CHUNK_SIZE:]
             self._view[: len(mv)] = mv
             self._n = len(mv)
+            self._flush_out()
             return total
+
+    def _emit(self, chunk: memoryview) -> None:
+        """Seal one full, non-final chunk into the output batch."""
+        at = self._out_n
+        self._sealer.seal(chunk, False, self._out[at : at + ENC_CHUNK_SIZE])
+        self._out_n = at + ENC_CHUNK_SIZE
+        if self._out_n == len(self._out):
+            self._flush_out()
+
+    def _flush_out(self) -> None:
+        if self._out_n:
+            self._dst.write(self._out[: self._out_n])
+            self._out_n = 0
 
     def close(self) -> None:
         """Write the final chunk (once) and flush `dst`; `dst` is left open."""
         if not self.closed and not self._finished:
             self._finished = True
+            self._flush_out()
             self._dst.write(self._sealer.seal(self._view[: self._n], last=True))
             self._n = 0
             flush = getattr(self._dst, "flush", None)
@@ -316,6 +345,24 @@ class Decryptor(io.RawIOBase):
                 self._pos += take
                 n += take
             return n
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Return up to `size` bytes of authenticated plaintext, at most to the chunk's end.
+
+        Short reads are allowed for raw streams; b"" means verified end of file.
+        """
+        if size is None or size < 0:
+            return self.readall()
+        if self.closed:
+            raise ValueError("read from closed Decryptor")
+        if size == 0:
+            return b""
+        if self._pos == len(self._chunk) and not self._next():
+            return b""
+        take = min(size, len(self._chunk) - self._pos)
+        data = bytes(self._chunk[self._pos : self._pos + take])
+        self._pos += take
+        return data
 
     def readall(self) -> bytes:
         """Read and return the rest of the plaintext (loads it all in memory)."""

@@ -39,8 +39,10 @@ class StreamSealer:
         self._done = False
         self._out = memoryview(bytearray(ENC_CHUNK_SIZE))
 
-    def seal(self, chunk: memoryview | bytes, last: bool) -> memoryview:
-        """Encrypt one chunk; the returned view is only valid until the next call."""
+    def seal(
+        self, chunk: memoryview | bytes, last: bool, out: memoryview | None = None
+    ) -> memoryview:
+        """Encrypt one chunk into `out` (or an internal buffer valid until the next call)."""
         if self._done:
             raise ValueError("STREAM already finalised")
         n = len(chunk)
@@ -48,11 +50,11 @@ class StreamSealer:
             raise ValueError("non-final STREAM chunks must be exactly 64 KiB")
         if last and n == 0 and self._counter != 0:
             raise ValueError("final STREAM chunk may be empty only for an empty payload")
-        out = self._out[: n + TAG_SIZE]
-        self._aead.encrypt_into(_nonce(self._counter, last), chunk, None, out)
+        dest = (self._out if out is None else out)[: n + TAG_SIZE]
+        self._aead.encrypt_into(_nonce(self._counter, last), chunk, None, dest)
         self._counter += 1
         self._done = last
-        return out
+        return dest
 
 
 class StreamOpener:

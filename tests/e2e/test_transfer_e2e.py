@@ -183,3 +183,90 @@ def test_cli_upload_and_resumed_download(server: Server, scene: Scene, tmp_path:
         "evidence", "upload", str(scene.rid), str(other), "--package-id", "pkg-3", env=env, ok=False
     ).output
     assert "delivery statement says" in out
+
+
+def test_seal_upload_download_open_round_trip(server: Server, scene: Scene, tmp_path: Path) -> None:
+    """The whole evidence path through the real API: seal, deliver, upload, download, open."""
+    mla("keygen", "-o", str(tmp_path / "la-keys"))
+    recipient_file = tmp_path / "la-keys" / "age.key"
+    recipient = next(
+        line.split(": ", 1)[1]
+        for line in recipient_file.read_text().splitlines()
+        if line.startswith("# public key: ")
+    )
+    evidence = tmp_path / "export"
+    (evidence / "logs").mkdir(parents=True)
+    (evidence / "subscriber.csv").write_text("msisdn,name\n+66812345678,Somchai\n")
+    (evidence / "logs" / "ip-log.txt").write_bytes(os.urandom(300_000))
+    package = tmp_path / "subscriber.age"
+    mla(
+        "evidence",
+        "seal",
+        "-r",
+        recipient,
+        "-o",
+        str(package),
+        "--request",
+        str(scene.rid),
+        "--producer",
+        "Thai CCIB",
+        str(evidence),
+    )
+    # The executing authority signs the delivery from the sealed package and uploads it.
+    key_file = tmp_path / "th-ccib.key"
+    key_file.write_bytes(scene.keys["th-ccib"].to_pem())
+    mla(
+        "evidence",
+        "upload",
+        str(scene.rid),
+        str(package),
+        env={"MLA_URL": server.url, "MLA_TOKEN": scene.tokens["th-ccib"], "MLA_KEY": str(key_file)},
+    )
+    delivery = msgspec.json.decode((tmp_path / "subscriber.age.delivery.json").read_bytes())
+    statements = scene.http.get(
+        f"/v1/requests/{scene.rid}/statements", headers=scene.auth(scene.tokens["la-mps"])
+    ).json()
+    assert statements[-1]["action"] == "deliver_evidence"
+    # The requester downloads and opens it with its own identity.
+    got = tmp_path / "got.age"
+    mla(
+        "evidence",
+        "download",
+        str(scene.rid),
+        delivery["package_id"],
+        "-o",
+        str(got),
+        env={"MLA_URL": server.url, "MLA_TOKEN": scene.tokens["la-mps"]},
+    )
+    assert got.read_bytes() == package.read_bytes()
+    opened = tmp_path / "opened"
+    out = mla(
+        "evidence",
+        "open",
+        "-i",
+        str(recipient_file),
+        "-o",
+        str(opened),
+        str(got),
+        "--expect-sha256",
+        delivery["ciphertext_sha256"],
+    ).output
+    assert delivery["ciphertext_sha256"] in out
+    bag_data = opened / "data" / "export"
+    assert (bag_data / "subscriber.csv").read_text() == (evidence / "subscriber.csv").read_text()
+    assert (bag_data / "logs" / "ip-log.txt").read_bytes() == (
+        evidence / "logs" / "ip-log.txt"
+    ).read_bytes()
+    # Someone else's identity cannot open it.
+    mla("keygen", "-o", str(tmp_path / "other"))
+    refused = mla(
+        "evidence",
+        "open",
+        "-i",
+        str(tmp_path / "other" / "age.key"),
+        "-o",
+        str(tmp_path / "nope"),
+        str(got),
+        ok=False,
+    ).output
+    assert "identity" in refused and not (tmp_path / "nope").exists()

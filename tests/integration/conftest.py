@@ -52,3 +52,17 @@ async def cast(hub: Hub) -> Cast:
         outsider=await hub.register("vn-spp", "VN", "central_authority"),
         outsider_police=await hub.register("vn-a05", "VN", "executing_authority"),
     )
+
+
+async def in_execution(hub: Hub, cast: Cast) -> str:
+    """A Lao request to Thailand, accepted and assigned to the Thai police; its id."""
+    from tests.support import mla_content
+
+    rid = str((await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"])
+    for action, body in [
+        ("acknowledge", {}),
+        ("accept", {}),
+        ("assign", {"executing_agency": cast.thai_police.id}),
+    ]:
+        assert (await hub.act(cast.thai, rid, action, body)).status_code == 201
+    return rid

@@ -11,7 +11,7 @@ from mla_tracker.crypto.keys import SigningKey
 from mla_tracker.crypto.statement import GENESIS
 from mla_tracker.storage.db import create_engine
 from mla_tracker.storage.tables import TokenRow
-from tests.integration.conftest import Cast
+from tests.integration.conftest import Cast, in_execution
 from tests.support import Agency, Hub, envelope_json, mla_content
 
 ANON: dict[str, str] = {}
@@ -21,17 +21,6 @@ DELIVERY = {
     "ciphertext_size": 10,
     "recipients": ["age1x"],
 }
-
-
-async def _in_execution(hub: Hub, cast: Cast) -> str:
-    rid = (await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"]
-    for action, body in [
-        ("acknowledge", {}),
-        ("accept", {}),
-        ("assign", {"executing_agency": cast.thai_police.id}),
-    ]:
-        assert (await hub.act(cast.thai, rid, action, body)).status_code == 201
-    return rid
 
 
 def _who(hub: Hub, cast: Cast) -> dict[str, tuple[dict[str, str], Agency | None]]:
@@ -48,7 +37,7 @@ def _who(hub: Hub, cast: Cast) -> dict[str, tuple[dict[str, str], Agency | None]
 
 
 async def test_request_reads(hub: Hub, cast: Cast) -> None:
-    rid = await _in_execution(hub, cast)
+    rid = await in_execution(hub, cast)
     expected = {
         "anonymous": 401,
         "operator": 403,
@@ -72,7 +61,7 @@ async def test_request_reads(hub: Hub, cast: Cast) -> None:
 
 
 async def test_statement_appends(hub: Hub, cast: Cast) -> None:
-    rid = await _in_execution(hub, cast)
+    rid = await in_execution(hub, cast)
     expected = {
         "anonymous": 401,
         "operator": 403,

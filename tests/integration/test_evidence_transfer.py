@@ -15,8 +15,8 @@ from mla_tracker.config import Settings
 from mla_tracker.crypto import dsse
 from mla_tracker.crypto.custody import verify_custody_chain
 from mla_tracker.crypto.keys import VerifyingKey
-from tests.integration.conftest import Cast
-from tests.support import Hub, mla_content
+from tests.integration.conftest import Cast, in_execution
+from tests.support import Hub
 
 PAYLOAD = os.urandom(3 * 1024 * 1024 + 17)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -34,13 +34,7 @@ def _delivery(package_id: str = "pkg-1", data: bytes = PAYLOAD) -> dict[str, Any
 
 @pytest.fixture
 async def delivered(hub: Hub, cast: Cast) -> str:
-    rid = (await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"]
-    for action, body in [
-        ("acknowledge", {}),
-        ("accept", {}),
-        ("assign", {"executing_agency": cast.thai_police.id}),
-    ]:
-        assert (await hub.act(cast.thai, rid, action, body)).status_code == 201
+    rid = await in_execution(hub, cast)
     resp = await hub.act(cast.thai_police, rid, "deliver_evidence", _delivery())
     assert resp.status_code == 201, resp.text
     return str(rid)

@@ -131,22 +131,15 @@ async def search_requests(
 ) -> Sequence[RequestRow]:
     """Requests newest first, filtered; `party=None` means every request (auditors)."""
     query = select(RequestRow).options(defer(RequestRow.content, raiseload=True))
-    if party is not None:
-        query = query.where(
-            or_(
-                RequestRow.requesting_agency == party,
-                RequestRow.requested_agency == party,
-                RequestRow.executing_agency == party,
+    for agency in (party, counterparty):
+        if agency is not None:
+            query = query.where(
+                or_(
+                    RequestRow.requesting_agency == agency,
+                    RequestRow.requested_agency == agency,
+                    RequestRow.executing_agency == agency,
+                )
             )
-        )
-    if counterparty is not None:
-        query = query.where(
-            or_(
-                RequestRow.requesting_agency == counterparty,
-                RequestRow.requested_agency == counterparty,
-                RequestRow.executing_agency == counterparty,
-            )
-        )
     for column, value in (
         (RequestRow.kind, kind),
         (RequestRow.state, state),

@@ -185,3 +185,25 @@ async def test_transfer_authorization(hub: Hub, cast: Cast, delivered: str) -> N
         assert (await hub.client.get(path, headers=cast.outsider.auth)).status_code == 404
     missing = f"/v1/requests/{delivered}/packages/nope/content"
     assert (await hub.client.get(missing, headers=cast.lao.auth)).status_code == 404
+
+
+async def test_package_size_limit(cast: Cast, settings: Settings) -> None:
+    """A hub configured for small packages refuses a larger delivery and changes nothing."""
+    import dataclasses
+
+    from litestar.testing import AsyncTestClient
+
+    from mla_tracker.api.app import create_app
+
+    small = dataclasses.replace(settings, max_package_bytes=1024 * 1024)
+    async with AsyncTestClient(app=create_app(small)) as client:
+        hub = Hub(client)
+        rid = await in_execution(hub, cast)
+        before = await hub.head(cast.lao, rid)
+        resp = await hub.act(cast.thai_police, rid, "deliver_evidence", _delivery())
+        assert resp.status_code == 422
+        assert "larger than this hub accepts" in resp.json()["detail"]
+        assert await hub.head(cast.lao, rid) == before
+        fits = os.urandom(1000)
+        resp = await hub.act(cast.thai_police, rid, "deliver_evidence", _delivery("p2", fits))
+        assert resp.status_code == 201

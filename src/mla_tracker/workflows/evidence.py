@@ -17,7 +17,7 @@ from ..domain import content as c
 from ..domain.errors import ContentInvalid
 from ..domain.parties import party_of
 from ..storage import repositories as repo
-from ..storage.blobs import BlobMissing
+from ..storage.blobs import BlobMissing, BlobTooLarge
 from ..storage.db import transaction
 from ..storage.tables import CustodyRow, PackageRow, RequestRow
 from .context import Context
@@ -58,9 +58,15 @@ async def on_evidence_statement(
     actor: str,
     statement_digest: str,
     now: datetime,
+    max_package_bytes: int,
 ) -> None:
     """Inside the append transaction: register a delivery, or check a receipt."""
     if isinstance(body, c.EvidenceDelivery):
+        if body.ciphertext_size > max_package_bytes:
+            raise ContentInvalid(
+                f"package of {body.ciphertext_size} bytes is larger than this hub accepts "
+                f"({max_package_bytes} bytes); split the evidence into several packages"
+            )
         if await session.get(PackageRow, (request.id, body.package_id)) is not None:
             raise ContentInvalid(f"package '{body.package_id}' was already delivered")
         session.add(
@@ -178,8 +184,8 @@ async def upload(
         raise Forbidden("only the agency that delivered a package uploads it")
     if package.uploaded_at is not None:
         return package, False
-    if package.ciphertext_size > ctx.policy.max_package_bytes:
-        raise Forbidden(
+    if package.ciphertext_size > ctx.policy.max_package_bytes:  # the limit was lowered since
+        raise BlobTooLarge(
             f"package is larger than this hub accepts ({ctx.policy.max_package_bytes} bytes)"
         )
     await ctx.blobs.put(

@@ -282,7 +282,13 @@ async def append_statement(
                 )
             await repo.insert_statement(session, statement)
             await evidence.on_evidence_statement(
-                session, request, body, actor=actor, statement_digest=statement.digest, now=now
+                session,
+                request,
+                body,
+                actor=actor,
+                statement_digest=statement.digest,
+                now=now,
+                max_package_bytes=ctx.policy.max_package_bytes,
             )
     except IntegrityError as exc:
         head_seq, head_digest = await _head(ctx, request_id)

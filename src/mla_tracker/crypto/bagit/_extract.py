@@ -1,0 +1,333 @@
+"""Streaming safe extraction: `extract_bag_tar` unpacks a tar holding one bag.
+
+The tar is streamed into a private temporary directory next to the destination, refusing
+anything unsafe (links, devices, escaping or colliding names, oversized headers, trailing
+data), the bag is validated and only then renamed into place. Memory use is constant in file
+sizes (it grows only with the number of files, bounded by `max_files`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+import tarfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import BinaryIO, Self
+
+from ._files import (
+    _CHUNK,
+    _O_BINARY,
+    _O_CLOEXEC,
+    _O_NOFOLLOW,
+    ProgressCallback,
+    _progress_counter,
+)
+from ._manifest import ManifestEntry
+from ._paths import _check_component, _PathRegistry
+from ._validate import ValidatedBag, _validate
+from .errors import (
+    ArchiveFormatError,
+    ArchiveLimitError,
+    BagError,
+    DestinationError,
+    UnsafeArchiveError,
+    _show,
+)
+
+_READ_BUFSIZE = 64 * 1024  # tarfile stream read size when extracting (one age chunk)
+_MAX_EXT_HEADER_BYTES = 64 * 1024  # one PAX / GNU long-name header; real ones are < 5 KiB
+_MAX_PATH_BYTES = 4096
+_MAX_TRAILING_BYTES = 1024 * 1024
+
+_REGULAR_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
+_EXT_HEADER_TYPES = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.GNUTYPE_SPARSE,
+)
+_TYPE_NAMES = {
+    tarfile.SYMTYPE: "a symbolic link",
+    tarfile.LNKTYPE: "a hard link",
+    tarfile.CHRTYPE: "a character device",
+    tarfile.BLKTYPE: "a block device",
+    tarfile.FIFOTYPE: "a FIFO",
+    tarfile.GNUTYPE_SPARSE: "a sparse file",
+}
+
+
+class _SafeTarFile(tarfile.TarFile):
+    """TarFile that counts extended headers (see `_SafeTarInfo`)."""
+
+    ext_headers = 0
+    max_ext_headers = 0
+
+
+class _SafeTarInfo(tarfile.TarInfo):
+    """TarInfo that refuses oversized extended headers and archives without an end marker."""
+
+    @classmethod
+    def fromtarfile(cls, tf: tarfile.TarFile) -> Self:
+        """Read the next header like tarfile does, with limits and truncation detection."""
+        buf = tf.fileobj.read(tarfile.BLOCKSIZE)
+        if not buf and tf.offset == 0:
+            raise ArchiveFormatError("archive is empty")
+        if len(buf) < tarfile.BLOCKSIZE:
+            raise ArchiveFormatError(
+                "archive is truncated (it ends without the tar end-of-archive marker)"
+            )
+        obj = cls.frombuf(buf, tf.encoding, tf.errors)
+        obj.offset = tf.fileobj.tell() - tarfile.BLOCKSIZE
+        if obj.type in _EXT_HEADER_TYPES:
+            if obj.size > _MAX_EXT_HEADER_BYTES:
+                raise ArchiveLimitError(
+                    f"archive has an extended header of {obj.size} bytes "
+                    f"(limit {_MAX_EXT_HEADER_BYTES})"
+                )
+            if isinstance(tf, _SafeTarFile):
+                tf.ext_headers += 1
+                if tf.ext_headers > tf.max_ext_headers:
+                    raise ArchiveLimitError("archive has too many extended headers")
+        result: Self = obj._proc_member(tf)  # type: ignore[attr-defined]
+        return result
+
+
+def _member_path(member: tarfile.TarInfo) -> list[str]:
+    """Split a member name into safe components, or raise UnsafeArchiveError."""
+    name = member.name
+    if "\0" in name:
+        raise UnsafeArchiveError(name, "name contains a NUL character")
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnsafeArchiveError(name, "name is not valid UTF-8") from None
+    if len(encoded) > _MAX_PATH_BYTES:
+        raise UnsafeArchiveError(name, f"name is longer than {_MAX_PATH_BYTES} bytes")
+    if name.startswith("/") or (os.sep != "/" and name.startswith(os.sep)):
+        raise UnsafeArchiveError(name, "absolute path")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    for part in parts:
+        if part == "..":
+            raise UnsafeArchiveError(name, "path contains '..'")
+        try:
+            _check_component(part, BagError, "component")
+        except BagError as exc:
+            raise UnsafeArchiveError(name, str(exc)) from None
+    return parts
+
+
+def _open_partial(dest: Path) -> Path:
+    """Check `dest` is absent or an empty directory and create a private sibling work dir."""
+    parent = dest.parent
+    if not parent.is_dir():
+        raise DestinationError(f"cannot extract to {dest}: {parent} is not a directory")
+    if os.path.lexists(dest):
+        if dest.is_symlink() or not dest.is_dir():
+            raise DestinationError(f"cannot extract to {dest}: it exists and is not a directory")
+        if any(dest.iterdir()):
+            raise DestinationError(f"cannot extract to {dest}: directory is not empty")
+    for _ in range(10):
+        work = parent / f".{dest.name}.partial-{secrets.token_hex(8)}"
+        try:
+            os.mkdir(work, 0o700)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise DestinationError(f"cannot create a work directory in {parent}: {exc}") from exc
+        return work
+    raise DestinationError(f"cannot create a work directory in {parent}")  # pragma: no cover
+
+
+def _extract_members(
+    src: BinaryIO,
+    work: Path,
+    *,
+    max_total_bytes: int,
+    max_files: int,
+    progress: Callable[[int], None],
+) -> tuple[str, dict[str, ManifestEntry]]:
+    """Stream members into `work` (the bag root); return the bag name and every file's sha256."""
+    files: dict[str, ManifestEntry] = {}
+    registry = _PathRegistry()
+    created_dirs: set[str] = {""}
+    bag_name: str | None = None
+    total = 0
+    n_files = 0
+    n_dirs = 0
+    try:
+        with _SafeTarFile.open(
+            fileobj=src, mode="r|", tarinfo=_SafeTarInfo, bufsize=_READ_BUFSIZE
+        ) as tar:
+            tar.max_ext_headers = 2 * max_files + 64
+            for member in tar:
+                parts = _member_path(member)
+                if not parts:
+                    if member.isdir():
+                        continue
+                    raise UnsafeArchiveError(member.name, "not inside the bag directory")
+                if bag_name is None:
+                    bag_name = parts[0]
+                elif parts[0] != bag_name:
+                    raise UnsafeArchiveError(
+                        member.name,
+                        f"outside the bag directory {_show(bag_name)} "
+                        "(an evidence archive holds exactly one bag)",
+                    )
+                rel = "/".join(parts[1:])
+                if member.type == tarfile.DIRTYPE and member.sparse is None:
+                    n_dirs += 1
+                    if n_dirs > max_files:
+                        raise ArchiveLimitError(
+                            f"archive has more than {max_files} directories (the limit)"
+                        )
+                    if rel:
+                        _register(registry, member.name, rel, is_dir=True)
+                        _make_dirs(work, created_dirs, rel, member.name)
+                    continue
+                if member.type not in _REGULAR_TYPES or member.sparse is not None:
+                    what = _TYPE_NAMES.get(member.type, f"of tar type {member.type!r}")
+                    if member.sparse is not None:
+                        what = "a sparse file"
+                    if member.issym() or member.islnk():
+                        what += f" (-> {_show(member.linkname)})"
+                    raise UnsafeArchiveError(
+                        member.name,
+                        f"is {what}; only regular files and directories are allowed",
+                    )
+                if not rel:
+                    raise UnsafeArchiveError(member.name, "bag directory is a file")
+                n_files += 1
+                if n_files > max_files:
+                    raise ArchiveLimitError(f"archive has more than {max_files} files (the limit)")
+                total += member.size
+                if total > max_total_bytes:
+                    raise ArchiveLimitError(
+                        f"archive content exceeds {max_total_bytes} bytes "
+                        f"(limit reached at member {_show(member.name)})"
+                    )
+                _register(registry, member.name, rel, is_dir=False)
+                parent = rel.rpartition("/")[0]
+                if parent:
+                    _make_dirs(work, created_dirs, parent, member.name)
+                files[rel] = _extract_file(tar, member, work / rel, rel, progress)
+            # tarfile reads ahead: what it buffered past the end marker is checked too.
+            ahead = getattr(tar.fileobj, "buf", b"")
+            _drain(src, ahead if isinstance(ahead, bytes) else b"")
+    except tarfile.TarError as exc:
+        raise ArchiveFormatError(f"archive is corrupt or truncated: {exc}") from exc
+    if bag_name is None:
+        raise ArchiveFormatError("archive contains no bag")
+    return bag_name, files
+
+
+def _register(registry: _PathRegistry, member: str, rel: str, *, is_dir: bool) -> None:
+    problem = registry.add(rel, is_dir=is_dir)
+    if problem:
+        raise UnsafeArchiveError(member, problem)
+
+
+def _make_dirs(work: Path, created: set[str], rel: str, member: str) -> None:
+    parts = rel.split("/")
+    for i in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:i])
+        if prefix in created:
+            continue
+        try:
+            os.mkdir(work / prefix, 0o755)
+        except OSError as exc:
+            raise UnsafeArchiveError(member, f"cannot create directory: {exc.strerror}") from exc
+        created.add(prefix)
+
+
+def _extract_file(
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    target: Path,
+    rel: str,
+    progress: Callable[[int], None],
+) -> ManifestEntry:
+    source = tar.extractfile(member)
+    if source is None:  # pragma: no cover - regular members always have a file object
+        raise UnsafeArchiveError(member.name, "cannot be read")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY | _O_NOFOLLOW | _O_CLOEXEC
+    try:
+        fd = os.open(target, flags, 0o644)
+    except OSError as exc:
+        raise UnsafeArchiveError(member.name, f"cannot create file: {exc.strerror}") from exc
+    hasher = hashlib.sha256()
+    count = 0
+    with os.fdopen(fd, "wb") as out:
+        while True:
+            try:
+                chunk = source.read(_CHUNK)
+            except tarfile.ReadError as exc:
+                raise ArchiveFormatError(
+                    f"archive is truncated inside member {_show(member.name)} ({exc})"
+                ) from exc
+            if not chunk:
+                break
+            hasher.update(chunk)
+            out.write(chunk)
+            count += len(chunk)
+            progress(len(chunk))
+    if count != member.size:
+        raise ArchiveFormatError(f"archive is truncated inside member {_show(member.name)}")
+    # A timestamp the platform cannot represent is not worth refusing the bag for.
+    with contextlib.suppress(OSError, OverflowError, ValueError):
+        os.utime(target, (member.mtime, member.mtime))
+    return ManifestEntry(rel, hasher.hexdigest(), count)
+
+
+def _drain(src: BinaryIO, ahead: bytes = b"") -> None:
+    """Read what follows the end-of-archive marker (so the outer layer sees EOF); must be NULs.
+
+    `ahead` is what tarfile already read past the marker into its own buffer.
+    """
+    seen = 0
+    chunk = ahead
+    while chunk or (chunk := src.read(_CHUNK)):
+        seen += len(chunk)
+        if seen > _MAX_TRAILING_BYTES or chunk.count(0) != len(chunk):
+            raise ArchiveFormatError("archive has unexpected data after its end-of-archive marker")
+        chunk = b""
+
+
+def extract_bag_tar(
+    src: BinaryIO,
+    dest: Path,
+    *,
+    max_total_bytes: int,
+    max_files: int,
+    on_progress: ProgressCallback | None = None,
+) -> ValidatedBag:
+    """Safely extract a tar holding one bag so `dest` becomes the bag root; validate it first."""
+    dest = Path(dest)
+    work = _open_partial(dest)
+    progress = _progress_counter(on_progress)
+
+    try:
+        name, files = _extract_members(
+            src, work, max_total_bytes=max_total_bytes, max_files=max_files, progress=progress
+        )
+        bag = _validate(work, name, files)
+        existed = os.path.lexists(dest)
+        if existed:
+            os.rmdir(dest)  # checked empty above; rename over it is not portable
+        try:
+            os.rename(work, dest)
+        except OSError as exc:
+            if existed:
+                with contextlib.suppress(OSError):
+                    os.mkdir(dest)
+            raise DestinationError(f"cannot move the extracted bag to {dest}: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return replace(bag, path=dest)

@@ -21,3 +21,7 @@ class SignatureError(CryptoError):
 
 class ChainError(CryptoError):
     """A request's statements do not form an unbroken hash chain."""
+
+
+class PackageError(CryptoError):
+    """An evidence package cannot be sealed or opened for a reason outside age and BagIt."""

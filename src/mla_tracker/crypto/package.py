@@ -13,12 +13,9 @@ no recipients, bad package id, ciphertext digest mismatch, unreadable recipients
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import queue
 import re
 import shutil
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,14 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from ._hashing_streams import HashingReader, HashingWriter
 from .age import Decryptor, Encryptor, Identity, KeyFormatError, Recipient, parse_recipient
 from .bagit import BagInfo, BagInfoError, BagManifest, ManifestEntry, ValidatedBag
 from .bagit import extract_bag_tar as _extract_bag_tar
 from .bagit import write_bag_tar as _write_bag_tar
-from .errors import CryptoError
+from .errors import PackageError
 
 if TYPE_CHECKING:
-    from _typeshed import ReadableBuffer
+    pass
 
 __all__ = [
     "PACKAGE_ID_RE",
@@ -51,12 +49,6 @@ PACKAGE_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 ProgressCallback = Callable[[int], None]
 
-_QUEUED = 4  # ciphertext blocks (about 1 MiB each) in flight to the writer thread
-
-
-class PackageError(CryptoError):
-    """An evidence package cannot be sealed or opened for a reason outside age and BagIt."""
-
 
 def new_package_id() -> str:
     """A fresh random package id, `pkg-<32 hex digits>`."""
@@ -72,162 +64,6 @@ def _check_package_id(package_id: str) -> None:
 
 
 # --------------------------------------------------------------------------- hashing streams
-
-
-class _HashingWriter:
-    """Write-only stream that hashes, counts and writes to `raw` on a background thread.
-
-    SHA-256 and file writes release the GIL, so hashing and writing the ciphertext overlap with
-    reading, hashing and encrypting the plaintext on the caller's thread. At most `_QUEUED`
-    blocks (about 1 MiB each) are in flight. Errors of the writer thread are re-raised on the
-    next `write()` or on `finish()`.
-    """
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._hasher = hashlib.sha256()
-        self.size = 0
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUED)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="package-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (block := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # keep draining so the producer never blocks forever
-            try:
-                self._hasher.update(block)
-                _write_all(self._raw, block)
-            except BaseException as exc:  # re-raised on the caller's thread
-                self._error = exc
-
-    def _check(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def write(self, data: ReadableBuffer) -> int:
-        """Queue a copy of `data` to be hashed and written."""
-        self._check()
-        block = bytes(data)
-        self._queue.put(block)
-        self.size += len(block)
-        return len(block)
-
-    def flush(self) -> None:
-        """Nothing to do: `finish()` waits for the writer thread and flushes `raw`."""
-        self._check()
-
-    def finish(self) -> None:
-        """Wait until everything queued is hashed and written, then flush `raw`."""
-        self._stop()
-        self._check()
-        self._raw.flush()
-
-    def _stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-
-    def abandon(self) -> None:
-        """Stop the writer thread after an error; what it had not written is lost."""
-        self._error = self._error or PackageError("sealing was abandoned")
-        self._stop()
-
-    def hexdigest(self) -> str:
-        """SHA-256 of everything written."""
-        return self._hasher.hexdigest()
-
-
-def _write_all(raw: BinaryIO, block: bytes) -> None:
-    """Write all of `block`, retrying the short writes of raw (unbuffered) streams."""
-    view = memoryview(block)
-    done = 0
-    while done < len(view):
-        written = raw.write(view[done:])
-        if written is None:  # duck-typed writers that return nothing wrote it all
-            break
-        if written <= 0:
-            raise PackageError("the output stream accepted no data")
-        done += written
-
-
-class _HashingReader:
-    """Read-only stream over `raw` that hashes everything read, prefetching on a thread.
-
-    A background thread reads `raw` in blocks of about 1 MiB and hashes them (both release
-    the GIL) while the caller decrypts and extracts; at most `_QUEUED` blocks are in flight.
-    Errors of the reader thread are re-raised by `read()`. Call `close()` when done.
-    """
-
-    _BLOCK = 1024 * 1024
-
-    def __init__(self, raw: BinaryIO, progress: ProgressCallback | None) -> None:
-        self._raw = raw
-        self._hasher = hashlib.sha256()
-        self._progress = progress
-        self.size = 0  # bytes handed to the caller
-        self._block = b""
-        self._pos = 0
-        self._eof = False
-        self._stopping = False
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=_QUEUED)
-        self._thread = threading.Thread(target=self._run, name="package-reader", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        item: bytes | BaseException
-        while not self._stopping:
-            try:
-                item = self._raw.read(self._BLOCK)
-                if item:
-                    self._hasher.update(item)
-            except BaseException as exc:  # re-raised on the caller's thread
-                item = exc
-            self._queue.put(item)
-            if not isinstance(item, bytes) or not item:
-                return
-
-    def read(self, size: int = -1) -> bytes:
-        """Read up to `size` bytes (short reads allowed; b"" at EOF)."""
-        if size is None or size < 0:
-            parts = []
-            while chunk := self.read(self._BLOCK):
-                parts.append(chunk)
-            return b"".join(parts)
-        if self._pos == len(self._block):
-            if self._eof:
-                return b""
-            item = self._queue.get()
-            if isinstance(item, BaseException):
-                self._eof = True
-                raise item
-            if not item:
-                self._eof = True
-                return b""
-            self._block, self._pos = item, 0
-        take = min(size, len(self._block) - self._pos)
-        data = self._block[self._pos : self._pos + take]  # the block itself when whole
-        self._pos += take
-        self.size += take
-        if self._progress is not None:
-            self._progress(self.size)
-        return data
-
-    def close(self) -> None:
-        """Stop and join the reader thread."""
-        self._stopping = True
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=0.05)  # unblock a put()
-        self._thread.join()
-
-    def hexdigest(self) -> str:
-        """SHA-256 of everything read from `raw` (call after EOF and close())."""
-        return self._hasher.hexdigest()
-
-
-# --------------------------------------------------------------------------- sealing
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +118,7 @@ def seal(
         )
     except BagInfoError as exc:
         raise PackageError(str(exc)) from exc
-    sink = _HashingWriter(out)
+    sink = HashingWriter(out)
     try:
         enc = Encryptor(cast(BinaryIO, sink), recipients)  # only write() and flush() are used
         try:
@@ -347,7 +183,7 @@ def open_package(
             raise PackageError("expected sha256 must be 64 hexadecimal digits")
     dest = Path(dest)
     existed = os.path.isdir(dest) and not os.path.islink(dest)
-    source = _HashingReader(src, on_progress)
+    source = HashingReader(src, on_progress)
     try:
         dec = Decryptor(cast(BinaryIO, source), identities)  # only read() is used
         try:

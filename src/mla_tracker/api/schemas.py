@@ -9,7 +9,14 @@ from typing import Any
 
 import msgspec
 
-from ..storage.tables import AgencyKeyRow, AgencyRow, RequestRow, StatementRow
+from ..storage.tables import (
+    AgencyKeyRow,
+    AgencyRow,
+    CustodyRow,
+    PackageRow,
+    RequestRow,
+    StatementRow,
+)
 from ..workflows.agencies import AgencyView
 
 
@@ -210,3 +217,24 @@ class ServerKeyOut(msgspec.Struct, frozen=True):
 
     key_id: str
     public_key: str
+
+
+def package_out(row: PackageRow) -> PackageOut:
+    """Map a package row."""
+    return PackageOut(
+        package_id=row.package_id,
+        ciphertext_sha256=row.ciphertext_sha256,
+        ciphertext_size=row.ciphertext_size,
+        delivered_by=row.delivered_by,
+        statement_digest=row.statement_digest,
+        delivered_at=row.delivered_at,
+        uploaded_at=row.uploaded_at,
+        custody_head={"seq": row.custody_seq, "digest": row.custody_head},
+    )
+
+
+def custody_out(row: CustodyRow) -> CustodyOut:
+    """Map a custody row."""
+    return CustodyOut(
+        row.seq, row.event, row.agency_id, row.at, row.digest, msgspec.json.decode(row.envelope)
+    )

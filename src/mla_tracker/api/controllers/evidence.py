@@ -8,17 +8,15 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, ClassVar
 
-import msgspec
 from litestar import Controller, Request, Response, get, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter
 from litestar.response import Stream
 
-from ...storage.tables import CustodyRow, PackageRow
 from ...workflows import evidence as wf
 from ...workflows.context import Context
 from ...workflows.principals import Principal
-from ..schemas import CustodyOut, PackageOut
+from ..schemas import CustodyOut, PackageOut, custody_out, package_out
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -35,27 +33,6 @@ def parse_range(header: str | None) -> tuple[int | None, int | None] | None:
     if first is not None and last is not None and last < first:
         return None
     return first, last
-
-
-def package_out(row: PackageRow) -> PackageOut:
-    """Map a package row."""
-    return PackageOut(
-        package_id=row.package_id,
-        ciphertext_sha256=row.ciphertext_sha256,
-        ciphertext_size=row.ciphertext_size,
-        delivered_by=row.delivered_by,
-        statement_digest=row.statement_digest,
-        delivered_at=row.delivered_at,
-        uploaded_at=row.uploaded_at,
-        custody_head={"seq": row.custody_seq, "digest": row.custody_head},
-    )
-
-
-def custody_out(row: CustodyRow) -> CustodyOut:
-    """Map a custody row."""
-    return CustodyOut(
-        row.seq, row.event, row.agency_id, row.at, row.digest, msgspec.json.decode(row.envelope)
-    )
 
 
 class EvidenceController(Controller):

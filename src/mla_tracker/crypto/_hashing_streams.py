@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 ProgressCallback = Callable[[int], None]
 
 _QUEUED = 4  # blocks (about 1 MiB each) in flight to or from the worker thread
+_WRITER_BLOCK = 16 * (64 * 1024 + 16) + 4096  # age's output batch, with room to spare
 
 
 class HashingWriter:
@@ -36,20 +37,27 @@ class HashingWriter:
         self._raw = raw
         self._hasher = hashlib.sha256()
         self.size = 0
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUED)
+        self._queue: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        # Reused copy buffers: a fresh 1 MiB `bytes` per block costs page faults each time.
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(_QUEUED):
+            self._free.put(bytearray(_WRITER_BLOCK))
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="package-writer", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (block := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # keep draining so the producer never blocks forever
-            try:
-                self._hasher.update(block)
-                _write_all(self._raw, block)
-            except BaseException as exc:  # re-raised on the caller's thread
-                self._error = exc
+        while (item := self._queue.get()) is not None:
+            buf, n = item
+            if self._error is None:
+                try:
+                    with memoryview(buf) as view:
+                        self._hasher.update(view[:n])
+                        _write_all(self._raw, view[:n])
+                except BaseException as exc:  # re-raised on the caller's thread
+                    self._error = exc
+            if len(buf) == _WRITER_BLOCK:
+                self._free.put(buf)  # always, so the producer never blocks forever
 
     def _check(self) -> None:
         if self._error is not None:
@@ -58,10 +66,13 @@ class HashingWriter:
     def write(self, data: ReadableBuffer) -> int:
         """Queue a copy of `data` to be hashed and written."""
         self._check()
-        block = bytes(data)
-        self._queue.put(block)
-        self.size += len(block)
-        return len(block)
+        with memoryview(data) as view:
+            n = view.nbytes
+            buf = self._free.get() if n <= _WRITER_BLOCK else bytearray(n)
+            buf[:n] = view.cast("B")
+        self._queue.put((buf, n))
+        self.size += n
+        return n
 
     def flush(self) -> None:
         """Nothing to do: `finish()` waits for the writer thread and flushes `raw`."""
@@ -88,7 +99,7 @@ class HashingWriter:
         return self._hasher.hexdigest()
 
 
-def _write_all(raw: BinaryIO, block: bytes) -> None:
+def _write_all(raw: BinaryIO, block: memoryview) -> None:
     """Write all of `block`, retrying the short writes of raw (unbuffered) streams."""
     view = memoryview(block)
     done = 0

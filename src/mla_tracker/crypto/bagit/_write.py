@@ -14,12 +14,13 @@ import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from ._files import _O_BINARY, _O_CLOEXEC, _O_NOFOLLOW, ProgressCallback, _progress_counter
 from ._info import BagInfo, _bag_size
 from ._manifest import BAGIT_TXT, BagManifest, ManifestEntry, encode_manifest_path
 from ._paths import _check_component, _PathRegistry
+from ._pipe import PIPE_THRESHOLD, HashPipe
 from .errors import SourceError
 
 _COPY_CHUNK = 1024 * 1024  # payload copy buffer when sealing
@@ -101,28 +102,30 @@ class _HashingReader:
         self._label = label
         self._progress = progress
         self.count = 0
-        self.hasher = hashlib.sha256()
+        self.hasher = HashPipe(threaded=expected >= PIPE_THRESHOLD)
 
-    def read(self, size: int = -1) -> bytes:
-        """Read up to `size` bytes, never beyond the size measured before sealing."""
+    def read(self, size: int = -1) -> memoryview:
+        """Read up to `size` bytes, never beyond the size measured before sealing.
+
+        The view is valid until the next `read()`: tarfile writes it out at once.
+        """
         remaining = self._expected - self.count
         size = remaining if size < 0 else min(size, remaining)
-        parts: list[bytes] = []
+        buf = self.hasher.buffer(size)
+        view = memoryview(buf)[:size]
         got = 0
         while got < size:
-            chunk = os.read(self._fd, size - got)
-            if not chunk:
+            n = os.readv(self._fd, [view[got:]])
+            if not n:
                 raise SourceError(
                     f"{self._label}: file changed while sealing "
                     f"(it shrank below the {self._expected} bytes measured)"
                 )
-            parts.append(chunk)
-            got += len(chunk)
-        data = b"".join(parts)
-        self.count += len(data)
-        self.hasher.update(data)
-        self._progress(len(data))
-        return data
+            got += n
+        self.count += size
+        self.hasher.feed(buf, size)
+        self._progress(size)
+        return view
 
 
 class _TarSink:
@@ -167,6 +170,7 @@ def _seal_file(
         fd = os.open(item.source, os.O_RDONLY | _O_BINARY | _O_NOFOLLOW | _O_CLOEXEC)
     except OSError as exc:
         raise SourceError(f"{item.source}: cannot open ({exc.strerror})") from exc
+    reader: _HashingReader | None = None
     try:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode) or (before.st_dev, before.st_ino) != (
@@ -175,7 +179,10 @@ def _seal_file(
         ):
             raise SourceError(f"{item.source}: file changed while sealing (it was replaced)")
         reader = _HashingReader(fd, before.st_size, item.source, progress)
-        tar.addfile(_tarinfo(member, size=before.st_size, mtime=int(before.st_mtime)), reader)
+        # tarfile only len()s and writes what read() returns: a memoryview serves.
+        tar.addfile(
+            _tarinfo(member, size=before.st_size, mtime=int(before.st_mtime)), cast(Any, reader)
+        )
         after = os.fstat(fd)
         if (
             reader.count != before.st_size
@@ -187,9 +194,12 @@ def _seal_file(
                 f"{item.source}: file changed while sealing "
                 f"(size or modification time differs from when it was measured)"
             )
+        digest = reader.hasher.hexdigest()
     finally:
         os.close(fd)
-    return ManifestEntry(item.target, reader.hasher.hexdigest(), reader.count)
+        if reader is not None:
+            reader.hasher.close()
+    return ManifestEntry(item.target, digest, reader.count)
 
 
 def write_bag_tar(

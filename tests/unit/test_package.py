@@ -291,7 +291,12 @@ def test_flipped_ciphertext_byte_refused(
         "middle chunk": header + 16 + 65536 + 16 + 10,
         "last byte": len(data) - 1,
     }
-    data[offsets[where]] ^= 0x01
+    at = offsets[where]
+    if where == "header mac":
+        # Stay inside the base64 alphabet, or the header fails to parse before the MAC check.
+        data[at] = ord("A") if data[at] != ord("A") else ord("B")
+    else:
+        data[at] ^= 0x01
     dest = tmp_path / "dest"
     with pytest.raises(error):
         do_open(bytes(data), [ident], dest)

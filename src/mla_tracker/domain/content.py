@@ -19,6 +19,8 @@ AgencyId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9
 Text = Annotated[str, msgspec.Meta(max_length=20_000)]
 ShortText = Annotated[str, msgspec.Meta(max_length=500)]
 CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+PackageId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,128}$")]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -192,15 +194,15 @@ class EvidenceFile(_Strict):
     """One payload file of an evidence package."""
 
     path: ShortText
-    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+    sha256: Sha256Hex
     size: Annotated[int, msgspec.Meta(ge=0)]
 
 
 class EvidenceDelivery(_Strict):
     """A sealed evidence package handed over: what it is and who can open it."""
 
-    package_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,128}$")]
-    ciphertext_sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+    package_id: PackageId
+    ciphertext_sha256: Sha256Hex
     ciphertext_size: Annotated[int, msgspec.Meta(ge=1)]
     recipients: Annotated[list[ShortText], msgspec.Meta(min_length=1)]
     files: list[EvidenceFile] = []
@@ -210,8 +212,8 @@ class EvidenceDelivery(_Strict):
 class EvidenceReceipt(_Strict):
     """The requester's receipt after decrypting and checking a package."""
 
-    package_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,128}$")]
-    ciphertext_sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+    package_id: PackageId
+    ciphertext_sha256: Sha256Hex
     verified: bool = True
     note: Text = ""
 

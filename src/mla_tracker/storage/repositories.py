@@ -38,11 +38,6 @@ async def get_key(session: AsyncSession, key_id: str) -> AgencyKeyRow | None:
     return await session.get(AgencyKeyRow, key_id)
 
 
-async def get_token(session: AsyncSession, token_hash: str) -> TokenRow | None:
-    """A token row by the hash of the presented token."""
-    return await session.get(TokenRow, token_hash)
-
-
 async def token_with_agency(
     session: AsyncSession, token_hash: str
 ) -> tuple[TokenRow, AgencyRow | None] | None:

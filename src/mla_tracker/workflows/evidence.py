@@ -15,14 +15,13 @@ from ..crypto.custody import sign_custody
 from ..crypto.statement import GENESIS
 from ..domain import content as c
 from ..domain.errors import ContentInvalid
-from ..domain.parties import party_of
-from ..storage import repositories as repo
 from ..storage.blobs import BlobMissing, BlobTooLarge
 from ..storage.db import transaction
 from ..storage.tables import CustodyRow, PackageRow, RequestRow
 from .context import Context
 from .errors import Forbidden, NotFound, WorkflowError
 from .principals import Principal
+from .queries import visible_request
 
 
 class NotUploaded(WorkflowError):
@@ -96,20 +95,7 @@ async def _party_request(
 ) -> RequestRow:
     if principal.agency_id is None:
         raise Forbidden("the operator cannot handle evidence")
-    request = await repo.get_request(session, request_id)
-    visible = request is not None and (
-        principal.is_auditor
-        or party_of(
-            principal.agency_id,
-            requesting_agency=request.requesting_agency,
-            requested_agency=request.requested_agency,
-            executing_agency=request.executing_agency,
-        )
-        is not None
-    )
-    if request is None or not visible:
-        raise NotFound(f"no request {request_id}")
-    return request
+    return await visible_request(session, principal, request_id)
 
 
 async def _package(

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from ..domain.parties import party_of
 from ..storage import repositories as repo
 from ..storage.db import transaction
@@ -100,14 +102,21 @@ async def list_requests(ctx: Context, principal: Principal, flt: RequestFilter) 
     return RequestPage(items, encode_cursor(items[-1]) if more and items else None)
 
 
+async def visible_request(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID
+) -> RequestRow:
+    """The request if the caller may see it, else NotFound (so existence does not leak)."""
+    row = await repo.get_request(session, request_id)
+    if row is None or not can_see(principal, row):
+        raise NotFound(f"no request {request_id}")
+    return row
+
+
 async def show_request(ctx: Context, principal: Principal, request_id: uuid.UUID) -> RequestRow:
     """One request, if the caller may see it (else NotFound, so existence does not leak)."""
     _reader(principal)
     async with transaction(ctx.sessions, write=False) as session:
-        row = await repo.get_request(session, request_id)
-    if row is None or not can_see(principal, row):
-        raise NotFound(f"no request {request_id}")
-    return row
+        return await visible_request(session, principal, request_id)
 
 
 async def request_statements(
@@ -116,7 +125,5 @@ async def request_statements(
     """A request's statements in chain order, for its parties and auditors."""
     _reader(principal)
     async with transaction(ctx.sessions, write=False) as session:
-        row = await repo.get_request(session, request_id)
-        if row is None or not can_see(principal, row):
-            raise NotFound(f"no request {request_id}")
+        await visible_request(session, principal, request_id)
         return await repo.statements_of(session, request_id)

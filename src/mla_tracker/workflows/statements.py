@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
@@ -58,19 +58,12 @@ def _signer_key_id(envelope: dsse.Envelope) -> str:
     return envelope.signatures[0].keyid
 
 
-async def _verify(
-    ctx: Context,
-    session: AsyncSession,
-    envelope: dsse.Envelope,
-    actor: str,
-    key_row: AgencyKeyRow | Literal[False] | None = False,
+def _verify(
+    ctx: Context, envelope: dsse.Envelope, actor: str, key_row: AgencyKeyRow | None
 ) -> tuple[Statement, bytes]:
-    """Verify the envelope; `key_row` may be pre-fetched (False: look it up here)."""
-    key_id = _signer_key_id(envelope)
-    if key_row is False:
-        key_row = await repo.get_key(session, key_id)
+    """Verify the envelope against the signer's key row (None: the key is unknown)."""
     if key_row is None:
-        raise KeyRejected(f"unknown signing key {envelope.signatures[0].keyid}")
+        raise KeyRejected(f"unknown signing key {_signer_key_id(envelope)}")
     if key_row.agency_id != actor:
         raise KeyRejected("the signing key belongs to another agency")
 
@@ -145,7 +138,8 @@ async def submit_request(ctx: Context, principal: Principal, envelope: dsse.Enve
     actor = _actor_of(principal)
     try:
         async with transaction(ctx.sessions, write=True) as session:
-            st, payload = await _verify(ctx, session, envelope, actor)
+            key_row = await repo.get_key(session, _signer_key_id(envelope))
+            st, payload = _verify(ctx, envelope, actor, key_row)
             if (done := await _duplicate(session, st, payload)) is not None:
                 return done
             if _action(st) is not INITIAL_ACTION or st.seq != 1 or st.prev != GENESIS:
@@ -241,7 +235,7 @@ async def append_statement(
             )
             if request is None or party is None:
                 raise NotFound(f"no request {request_id}")
-            st, payload = await _verify(ctx, session, envelope, actor, key_row)
+            st, payload = _verify(ctx, envelope, actor, key_row)
             if st.request_id != request_id:
                 raise StatementRejected("the statement names a different request_id")
             if st.seq != request.head_seq + 1 or st.prev != request.head_digest:

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
+from ._buffers import BufferPool
+from .age import OUTPUT_BATCH
 from .errors import PackageError
 
 if TYPE_CHECKING:
@@ -21,27 +23,25 @@ if TYPE_CHECKING:
 ProgressCallback = Callable[[int], None]
 
 _QUEUED = 4  # blocks (about 1 MiB each) in flight to or from the worker thread
-_WRITER_BLOCK = 16 * (64 * 1024 + 16) + 4096  # age's output batch, with room to spare
 
 
 class HashingWriter:
-    """Write-only stream that hashes, counts and writes to `raw` on a background thread.
+    """Ciphertext sink that hashes, counts and writes to `raw` on a background thread.
 
     SHA-256 and file writes release the GIL, so hashing and writing the ciphertext overlap with
-    reading, hashing and encrypting the plaintext on the caller's thread. At most `_QUEUED`
-    blocks (about 1 MiB each) are in flight. Errors of the writer thread are re-raised on the
-    next `write()` or on `finish()`.
+    reading, hashing and encrypting the plaintext on the caller's thread. It lends its buffers
+    (`borrow`/`commit`, the `LendingSink` of `crypto.age`) so that the age encryptor seals
+    straight into memory this thread then hashes and writes: no copy on the way. `write()`
+    copies (the age header). At most `_QUEUED` buffers are in flight; errors of the writer
+    thread are re-raised on the next call or on `finish()`.
     """
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, buffer_size: int = OUTPUT_BATCH) -> None:
         self._raw = raw
         self._hasher = hashlib.sha256()
         self.size = 0
-        self._queue: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
-        # Reused copy buffers: a fresh 1 MiB `bytes` per block costs page faults each time.
-        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        for _ in range(_QUEUED):
-            self._free.put(bytearray(_WRITER_BLOCK))
+        self._pool = BufferPool(_QUEUED, buffer_size)
+        self._queue: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="package-writer", daemon=True)
         self._thread.start()
@@ -51,28 +51,36 @@ class HashingWriter:
             buf, n = item
             if self._error is None:
                 try:
-                    with memoryview(buf) as view:
-                        self._hasher.update(view[:n])
-                        _write_all(self._raw, view[:n])
+                    self._hasher.update(buf[:n])
+                    _write_all(self._raw, buf[:n])
                 except BaseException as exc:  # re-raised on the caller's thread
                     self._error = exc
-            if len(buf) == _WRITER_BLOCK:
-                self._free.put(buf)  # always, so the producer never blocks forever
+            self._pool.put(buf)  # always, so the producer never blocks forever
 
     def _check(self) -> None:
         if self._error is not None:
             raise self._error
 
+    def borrow(self) -> memoryview:
+        """Lend an empty buffer to fill; give it back with `commit`."""
+        self._check()
+        return self._pool.get()
+
+    def commit(self, buffer: memoryview, n: int) -> None:
+        """Hash and write the first `n` bytes of a borrowed buffer, then take it back."""
+        self._queue.put((buffer, n))
+        self.size += n
+
     def write(self, data: ReadableBuffer) -> int:
         """Queue a copy of `data` to be hashed and written."""
-        self._check()
-        with memoryview(data) as view:
-            n = view.nbytes
-            buf = self._free.get() if n <= _WRITER_BLOCK else bytearray(n)
-            buf[:n] = view.cast("B")
-        self._queue.put((buf, n))
-        self.size += n
-        return n
+        with memoryview(data) as view, view.cast("B") as flat:
+            step = self._pool.size
+            for at in range(0, len(flat), step):
+                buf = self.borrow()
+                n = min(step, len(flat) - at)
+                buf[:n] = flat[at : at + n]
+                self.commit(buf, n)
+            return len(flat)
 
     def flush(self) -> None:
         """Nothing to do: `finish()` waits for the writer thread and flushes `raw`."""
@@ -115,9 +123,12 @@ def _write_all(raw: BinaryIO, block: memoryview) -> None:
 class HashingReader:
     """Read-only stream over `raw` that hashes everything read, prefetching on a thread.
 
-    A background thread reads `raw` in blocks of about 1 MiB and hashes them (both release
-    the GIL) while the caller decrypts and extracts; at most `_QUEUED` blocks are in flight.
-    Errors of the reader thread are re-raised by `read()`. Call `close()` when done.
+    A background thread reads `raw` into pooled, page-aligned blocks of 1 MiB and hashes them
+    (both release the GIL) while the caller decrypts and extracts; at most `_QUEUED` blocks
+    are in flight. `read()` returns zero-copy views into those blocks: a view stays valid until
+    the caller has read into the second block after its own (so a read that stitches the end
+    of one block to the start of the next is safe). Errors of the reader thread are re-raised
+    by `read()`. Call `close()` when done.
     """
 
     _BLOCK = 1024 * 1024
@@ -127,33 +138,47 @@ class HashingReader:
         self._hasher = hashlib.sha256()
         self._progress = progress
         self.size = 0  # bytes handed to the caller
-        self._block = b""
+        # Two blocks are held by the caller (current and previous), the rest are in flight.
+        self._pool = BufferPool(_QUEUED + 2, self._BLOCK)
+        self._block = memoryview(b"")  # what the caller reads: a prefix of self._held[-1]
+        self._held: list[memoryview] = []  # pool buffers of the current and previous block
         self._pos = 0
         self._eof = False
         self._stopping = False
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=_QUEUED)
+        self._queue: queue.Queue[tuple[memoryview, int] | BaseException] = queue.Queue(
+            maxsize=_QUEUED
+        )
         self._thread = threading.Thread(target=self._run, name="package-reader", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        item: bytes | BaseException
+        readinto = getattr(self._raw, "readinto", None)
+        item: tuple[memoryview, int] | BaseException
         while not self._stopping:
+            buf = self._pool.get()
             try:
-                item = self._raw.read(self._BLOCK)
-                if item:
-                    self._hasher.update(item)
+                if readinto is not None:
+                    n = readinto(buf) or 0
+                else:
+                    data = self._raw.read(len(buf))
+                    n = len(data)
+                    buf[:n] = data
+                if n:
+                    self._hasher.update(buf[:n])
+                item = (buf, n)
             except BaseException as exc:  # re-raised on the caller's thread
+                self._pool.put(buf)
                 item = exc
             self._queue.put(item)
-            if not isinstance(item, bytes) or not item:
+            if isinstance(item, BaseException) or not item[1]:
                 return
 
-    def read(self, size: int = -1) -> bytes:
-        """Read up to `size` bytes (short reads allowed; b"" at EOF)."""
+    def read(self, size: int = -1) -> memoryview | bytes:
+        """Read up to `size` bytes (short reads allowed; empty at EOF) as a view (see above)."""
         if size is None or size < 0:
             parts = []
             while chunk := self.read(self._BLOCK):
-                parts.append(chunk)
+                parts.append(bytes(chunk))
             return b"".join(parts)
         if self._pos == len(self._block):
             if self._eof:
@@ -162,12 +187,17 @@ class HashingReader:
             if isinstance(item, BaseException):
                 self._eof = True
                 raise item
-            if not item:
+            buf, n = item
+            if not n:
+                self._pool.put(buf)
                 self._eof = True
                 return b""
-            self._block, self._pos = item, 0
+            self._held.append(buf)
+            if len(self._held) > 2:
+                self._pool.put(self._held.pop(0))
+            self._block, self._pos = buf[:n], 0
         take = min(size, len(self._block) - self._pos)
-        data = self._block[self._pos : self._pos + take]  # the block itself when whole
+        data = self._block[self._pos : self._pos + take]
         self._pos += take
         self.size += take
         if self._progress is not None:
@@ -179,7 +209,9 @@ class HashingReader:
         self._stopping = True
         while self._thread.is_alive():
             with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=0.05)  # unblock a put()
+                item = self._queue.get(timeout=0.05)  # unblock a put()
+                if not isinstance(item, BaseException):
+                    self._pool.put(item[0])  # unblock a pool.get()
         self._thread.join()
 
     def hexdigest(self) -> str:

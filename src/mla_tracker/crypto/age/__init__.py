@@ -7,9 +7,11 @@ with `UnsupportedRecipientError`. See `errors` for the failure taxonomy.
 from __future__ import annotations
 
 from ._core import (
+    OUTPUT_BATCH,
     Decryptor,
     Encryptor,
     Identity,
+    LendingSink,
     Recipient,
     decrypt,
     encrypt,
@@ -32,6 +34,7 @@ from .errors import (
 )
 
 __all__ = [
+    "OUTPUT_BATCH",
     "AgeError",
     "Decryptor",
     "Encryptor",
@@ -41,6 +44,7 @@ __all__ = [
     "HybridRecipient",
     "Identity",
     "KeyFormatError",
+    "LendingSink",
     "NoIdentityMatchError",
     "PayloadError",
     "Recipient",

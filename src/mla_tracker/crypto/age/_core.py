@@ -6,7 +6,7 @@ import io
 import os
 from collections.abc import Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from ._format import SourceReader, Stanza, encode_header, parse_header
 from ._hybrid import HybridIdentity, HybridRecipient
@@ -21,6 +21,7 @@ from ._stream import (
     CHUNK_SIZE,
     ENC_CHUNK_SIZE,
     NONCE_SIZE,
+    TAG_SIZE,
     StreamOpener,
     StreamSealer,
     payload_key,
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 DEFAULT_READ_SIZE = 16 * CHUNK_SIZE
 #: Sealed chunks are gathered and written to the destination this many at a time.
 _OUT_CHUNKS = 16
+#: Bytes of ciphertext in one output batch: what a `LendingSink` must lend at least.
+OUTPUT_BATCH = _OUT_CHUNKS * ENC_CHUNK_SIZE
 
 
 class Recipient(Protocol):
@@ -117,6 +120,45 @@ def parse_identity_file(text: str) -> list[Identity]:
 # --------------------------------------------------------------------------- encryption
 
 
+@runtime_checkable
+class LendingSink(Protocol):
+    """A destination that lends the encryptor the memory it seals into (no copy on output).
+
+    `borrow()` returns a writable buffer of at least `OUTPUT_BATCH` bytes; `commit(buf, n)`
+    hands back a borrowed buffer whose first `n` bytes are output, in order. `write()` takes
+    the (copied) header.
+    """
+
+    def write(self, data: ReadableBuffer, /) -> int | None:
+        """Output a copy of `data`."""
+        ...
+
+    def borrow(self) -> memoryview:
+        """Lend a buffer of at least `OUTPUT_BATCH` bytes."""
+        ...
+
+    def commit(self, buffer: memoryview, n: int, /) -> None:
+        """Take back a borrowed buffer whose first `n` bytes are the next output."""
+        ...
+
+
+class _WriteThrough:
+    """A `LendingSink` over a plain writable stream: one buffer, written out on commit."""
+
+    def __init__(self, dst: BinaryIO) -> None:
+        self._dst = dst
+        self._buffer = memoryview(bytearray(OUTPUT_BATCH))
+
+    def write(self, data: ReadableBuffer) -> int | None:
+        return self._dst.write(data)
+
+    def borrow(self) -> memoryview:
+        return self._buffer
+
+    def commit(self, buffer: memoryview, n: int) -> None:
+        self._dst.write(buffer[:n])
+
+
 class Encryptor(io.RawIOBase):
     """Writable file object that age-encrypts everything written to it into `dst`.
 
@@ -124,7 +166,8 @@ class Encryptor(io.RawIOBase):
     is not closed. Leaving a `with` block by an exception, or calling `abort()`, does not write
     the final chunk, so the truncated output will never decrypt. Everything but the last (up
     to) 64 KiB given to `write()` has reached `dst` when it returns; sealed chunks are gathered
-    and written up to 16 at a time. Memory use is about 1 MiB.
+    and written up to 16 at a time. Memory use is about 1 MiB. A `dst` that is a `LendingSink`
+    is sealed into directly, with no copy of the ciphertext.
     """
 
     def __init__(self, dst: BinaryIO, recipients: Iterable[Recipient]) -> None:
@@ -136,14 +179,15 @@ class Encryptor(io.RawIOBase):
         stanzas = [s for r in recips for s in r.wrap(file_key)]
         nonce = os.urandom(NONCE_SIZE)
         self._dst = dst
+        self._sink: LendingSink = dst if isinstance(dst, LendingSink) else _WriteThrough(dst)
         self._sealer = StreamSealer(payload_key(file_key, nonce))
         self._buf = bytearray(CHUNK_SIZE)
         self._view = memoryview(self._buf)
         self._n = 0
-        self._out = memoryview(bytearray(_OUT_CHUNKS * ENC_CHUNK_SIZE))
+        self._out: memoryview | None = None  # borrowed from the sink while being filled
         self._out_n = 0
         self._finished = False
-        dst.write(encode_header(stanzas, file_key) + nonce)
+        self._sink.write(encode_header(stanzas, file_key) + nonce)
 
     def writable(self) -> bool:
         """Always True."""
@@ -177,23 +221,31 @@ class Encryptor(io.RawIOBase):
 
     def _emit(self, chunk: memoryview) -> None:
         """Seal one full, non-final chunk into the output batch."""
+        out = self._out
+        if out is None:
+            out = self._out = self._sink.borrow()
         at = self._out_n
-        self._sealer.seal(chunk, False, self._out[at : at + ENC_CHUNK_SIZE])
-        self._out_n = at + ENC_CHUNK_SIZE
-        if self._out_n == len(self._out):
+        self._sealer.seal(chunk, False, out[at : at + ENC_CHUNK_SIZE])
+        self._out_n = at = at + ENC_CHUNK_SIZE
+        if at + ENC_CHUNK_SIZE > len(out):
             self._flush_out()
 
     def _flush_out(self) -> None:
-        if self._out_n:
-            self._dst.write(self._out[: self._out_n])
+        if self._out is not None:
+            self._sink.commit(self._out, self._out_n)
+            self._out = None
             self._out_n = 0
 
     def close(self) -> None:
         """Write the final chunk (once) and flush `dst`; `dst` is left open."""
         if not self.closed and not self._finished:
             self._finished = True
+            out = self._out if self._out is not None else self._sink.borrow()
+            at = self._out_n
+            self._out = out
+            self._out_n = at + self._n + TAG_SIZE
+            self._sealer.seal(self._view[: self._n], True, out[at : at + ENC_CHUNK_SIZE])
             self._flush_out()
-            self._dst.write(self._sealer.seal(self._view[: self._n], last=True))
             self._n = 0
             flush = getattr(self._dst, "flush", None)
             if flush is not None:
@@ -308,14 +360,18 @@ class Decryptor(io.RawIOBase):
         """Always True."""
         return True
 
-    def _next(self) -> bool:
+    def _next(self, into: memoryview | None = None) -> memoryview | None:
+        """Authenticate the next chunk (into `into` when given); None at verified EOF."""
         if self._error is not None:
             raise self._error
         try:
-            chunk = self._opener.next_chunk()
+            return self._opener.next_chunk(into)
         except PayloadError as exc:
             self._error = exc
             raise
+
+    def _next_buffered(self) -> bool:
+        chunk = self._next()
         if chunk is None:
             return False
         self._chunk = chunk
@@ -333,7 +389,14 @@ class Decryptor(io.RawIOBase):
                 avail = len(self._chunk) - self._pos
                 if avail == 0:
                     try:
-                        if not self._next():
+                        if len(mv) - n >= CHUNK_SIZE:
+                            # Room for a whole chunk: decrypt in place, no copy.
+                            chunk = self._next(mv[n : n + CHUNK_SIZE])
+                            if chunk is None:
+                                break
+                            n += len(chunk)
+                            continue
+                        if not self._next_buffered():
                             break
                     except PayloadError:
                         if n:
@@ -357,7 +420,7 @@ class Decryptor(io.RawIOBase):
             raise ValueError("read from closed Decryptor")
         if size == 0:
             return b""
-        if self._pos == len(self._chunk) and not self._next():
+        if self._pos == len(self._chunk) and not self._next_buffered():
             return b""
         take = min(size, len(self._chunk) - self._pos)
         data = bytes(self._chunk[self._pos : self._pos + take])
@@ -368,7 +431,7 @@ class Decryptor(io.RawIOBase):
         """Read and return the rest of the plaintext (loads it all in memory)."""
         parts = [bytes(self._chunk[self._pos :])]
         self._pos = len(self._chunk)
-        while self._next():
+        while self._next_buffered():
             parts.append(bytes(self._chunk))
             self._pos = len(self._chunk)
         return b"".join(parts)

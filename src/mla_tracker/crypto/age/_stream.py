@@ -68,7 +68,7 @@ class StreamOpener:
 
     __slots__ = ("_aead", "_counter", "_done", "_final_seen", "_out", "_read")
 
-    def __init__(self, key: bytes, read: Callable[[int], bytes]) -> None:
+    def __init__(self, key: bytes, read: Callable[[int], bytes | memoryview]) -> None:
         self._aead = ChaCha20Poly1305(key)
         self._read = read
         self._counter = 0
@@ -81,15 +81,19 @@ class StreamOpener:
         """True once the final chunk has been released and EOF confirmed."""
         return self._done
 
-    def _open(self, ct: bytes, out: memoryview, last: bool) -> bool:
+    def _open(self, ct: bytes | memoryview, out: memoryview, last: bool) -> bool:
         try:
             self._aead.decrypt_into(_nonce(self._counter, last), ct, None, out)
         except InvalidTag:
             return False
         return True
 
-    def next_chunk(self) -> memoryview | None:
-        """Return the next authenticated plaintext chunk (view valid until the next call)."""
+    def next_chunk(self, into: memoryview | None = None) -> memoryview | None:
+        """Return the next authenticated plaintext chunk (view valid until the next call).
+
+        With `into` (at least `CHUNK_SIZE` bytes) the chunk is decrypted straight into it and
+        the returned view is a prefix of it; on an error its content is undefined.
+        """
         if self._done:
             return None
         if self._final_seen:
@@ -102,7 +106,7 @@ class StreamOpener:
             if self._counter == 0:
                 raise PayloadError("truncated payload: no STREAM chunks")
             raise PayloadError("truncated payload: final STREAM chunk missing")
-        out = self._out[: len(ct) - TAG_SIZE]
+        out = (self._out if into is None else into)[: len(ct) - TAG_SIZE]
         if len(ct) == TAG_SIZE and self._counter != 0:
             raise PayloadError("final STREAM chunk is empty but the payload is not")
         if len(ct) == ENC_CHUNK_SIZE and self._open(ct, out, last=False):

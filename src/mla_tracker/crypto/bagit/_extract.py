@@ -17,7 +17,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO, Self
+from typing import Any, BinaryIO, Self
 
 from ._files import (
     _CHUNK,
@@ -29,6 +29,7 @@ from ._files import (
 )
 from ._manifest import ManifestEntry
 from ._paths import _check_component, _PathRegistry
+from ._tar_stream import PayloadWriter, TarCursor
 from ._validate import ValidatedBag, _validate
 from .errors import (
     ArchiveFormatError,
@@ -39,11 +40,12 @@ from .errors import (
     _show,
 )
 
-_READ_BUFSIZE = 64 * 1024  # tarfile stream read size when extracting (one age chunk)
 _MAX_EXT_HEADER_BYTES = 64 * 1024  # one PAX / GNU long-name header; real ones are < 5 KiB
 _MAX_PATH_BYTES = 4096
 _MAX_TRAILING_BYTES = 1024 * 1024
 
+# An all-zero header block: the end-of-archive marker (not in typeshed's tarfile).
+_END_OF_ARCHIVE: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]
 _REGULAR_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 _EXT_HEADER_TYPES = (
     tarfile.XHDTYPE,
@@ -63,18 +65,29 @@ _TYPE_NAMES = {
 }
 
 
-class _SafeTarFile(tarfile.TarFile):
-    """TarFile that counts extended headers (see `_SafeTarInfo`)."""
+class _HeaderSource:
+    """What tarfile's header parsing reads from: the cursor and the archive-wide state.
 
-    ext_headers = 0
-    max_ext_headers = 0
+    `TarInfo.fromtarfile` and its `_proc_*` helpers (PAX and GNU long-name headers) use just
+    these attributes of a TarFile, so tarfile's own header code parses ours.
+    """
+
+    encoding = "utf-8"
+    errors = "surrogateescape"
+
+    def __init__(self, cursor: TarCursor, max_ext_headers: int) -> None:
+        self.fileobj = cursor
+        self.offset = 0  # where the next header starts (set by the _proc_* helpers)
+        self.pax_headers: dict[str, str] = {}
+        self.ext_headers = 0
+        self.max_ext_headers = max_ext_headers
 
 
 class _SafeTarInfo(tarfile.TarInfo):
     """TarInfo that refuses oversized extended headers and archives without an end marker."""
 
     @classmethod
-    def fromtarfile(cls, tf: tarfile.TarFile) -> Self:
+    def fromtarfile(cls, tf: tarfile.TarFile | _HeaderSource) -> Self:
         """Read the next header like tarfile does, with limits and truncation detection."""
         buf = tf.fileobj.read(tarfile.BLOCKSIZE)
         if not buf and tf.offset == 0:
@@ -91,7 +104,7 @@ class _SafeTarInfo(tarfile.TarInfo):
                     f"archive has an extended header of {obj.size} bytes "
                     f"(limit {_MAX_EXT_HEADER_BYTES})"
                 )
-            if isinstance(tf, _SafeTarFile):
+            if isinstance(tf, _HeaderSource):
                 tf.ext_headers += 1
                 if tf.ext_headers > tf.max_ext_headers:
                     raise ArchiveLimitError("archive has too many extended headers")
@@ -145,6 +158,16 @@ def _open_partial(dest: Path) -> Path:
     raise DestinationError(f"cannot create a work directory in {parent}")  # pragma: no cover
 
 
+def _next_member(source: _HeaderSource) -> tarfile.TarInfo | None:
+    """The next member's header (PAX and long names applied), or None at the end marker."""
+    try:
+        return _SafeTarInfo.fromtarfile(source)
+    except _END_OF_ARCHIVE:
+        return None
+    except tarfile.TarError as exc:  # header errors, bad PAX records
+        raise ArchiveFormatError(f"archive is corrupt or truncated: {exc}") from exc
+
+
 def _extract_members(
     src: BinaryIO,
     work: Path,
@@ -154,76 +177,86 @@ def _extract_members(
     progress: Callable[[int], None],
 ) -> tuple[str, dict[str, ManifestEntry]]:
     """Stream members into `work` (the bag root); return the bag name and every file's sha256."""
-    files: dict[str, ManifestEntry] = {}
+    written: dict[str, tuple[Any, int]] = {}  # rel -> (sha256, size)
     registry = _PathRegistry()
     created_dirs: set[str] = {""}
     bag_name: str | None = None
     total = 0
     n_files = 0
     n_dirs = 0
+    writer = PayloadWriter()
+    cursor = TarCursor(src, writer)
+    source = _HeaderSource(cursor, max_ext_headers=2 * max_files + 64)
     try:
-        with _SafeTarFile.open(
-            fileobj=src, mode="r|", tarinfo=_SafeTarInfo, bufsize=_READ_BUFSIZE
-        ) as tar:
-            tar.max_ext_headers = 2 * max_files + 64
-            for member in tar:
-                parts = _member_path(member)
-                if not parts:
-                    if member.isdir():
-                        continue
-                    raise UnsafeArchiveError(member.name, "not inside the bag directory")
-                if bag_name is None:
-                    bag_name = parts[0]
-                elif parts[0] != bag_name:
-                    raise UnsafeArchiveError(
-                        member.name,
-                        f"outside the bag directory {_show(bag_name)} "
-                        "(an evidence archive holds exactly one bag)",
-                    )
-                rel = "/".join(parts[1:])
-                if member.type == tarfile.DIRTYPE and member.sparse is None:
-                    n_dirs += 1
-                    if n_dirs > max_files:
-                        raise ArchiveLimitError(
-                            f"archive has more than {max_files} directories (the limit)"
-                        )
-                    if rel:
-                        _register(registry, member.name, rel, is_dir=True)
-                        _make_dirs(work, created_dirs, rel, member.name)
+        while (member := _next_member(source)) is not None:
+            parts = _member_path(member)
+            if not parts:
+                if member.isdir():
                     continue
-                if member.type not in _REGULAR_TYPES or member.sparse is not None:
-                    what = _TYPE_NAMES.get(member.type, f"of tar type {member.type!r}")
-                    if member.sparse is not None:
-                        what = "a sparse file"
-                    if member.issym() or member.islnk():
-                        what += f" (-> {_show(member.linkname)})"
-                    raise UnsafeArchiveError(
-                        member.name,
-                        f"is {what}; only regular files and directories are allowed",
-                    )
-                if not rel:
-                    raise UnsafeArchiveError(member.name, "bag directory is a file")
-                n_files += 1
-                if n_files > max_files:
-                    raise ArchiveLimitError(f"archive has more than {max_files} files (the limit)")
-                total += member.size
-                if total > max_total_bytes:
+                raise UnsafeArchiveError(member.name, "not inside the bag directory")
+            if bag_name is None:
+                bag_name = parts[0]
+            elif parts[0] != bag_name:
+                raise UnsafeArchiveError(
+                    member.name,
+                    f"outside the bag directory {_show(bag_name)} "
+                    "(an evidence archive holds exactly one bag)",
+                )
+            rel = "/".join(parts[1:])
+            if member.type == tarfile.DIRTYPE and member.sparse is None:
+                n_dirs += 1
+                if n_dirs > max_files:
                     raise ArchiveLimitError(
-                        f"archive content exceeds {max_total_bytes} bytes "
-                        f"(limit reached at member {_show(member.name)})"
+                        f"archive has more than {max_files} directories (the limit)"
                     )
-                _register(registry, member.name, rel, is_dir=False)
-                parent = rel.rpartition("/")[0]
-                if parent:
-                    _make_dirs(work, created_dirs, parent, member.name)
-                files[rel] = _extract_file(tar, member, work / rel, rel, progress)
-            # tarfile reads ahead: what it buffered past the end marker is checked too.
-            ahead = getattr(tar.fileobj, "buf", b"")
-            _drain(src, ahead if isinstance(ahead, bytes) else b"")
-    except tarfile.TarError as exc:
-        raise ArchiveFormatError(f"archive is corrupt or truncated: {exc}") from exc
-    if bag_name is None:
-        raise ArchiveFormatError("archive contains no bag")
+                if rel:
+                    _register(registry, member.name, rel, is_dir=True)
+                    _make_dirs(work, created_dirs, rel, member.name)
+                continue
+            if member.type not in _REGULAR_TYPES or member.sparse is not None:
+                what = _TYPE_NAMES.get(member.type, f"of tar type {member.type!r}")
+                if member.sparse is not None:
+                    what = "a sparse file"
+                if member.issym() or member.islnk():
+                    what += f" (-> {_show(member.linkname)})"
+                raise UnsafeArchiveError(
+                    member.name,
+                    f"is {what}; only regular files and directories are allowed",
+                )
+            if not rel:
+                raise UnsafeArchiveError(member.name, "bag directory is a file")
+            n_files += 1
+            if n_files > max_files:
+                raise ArchiveLimitError(f"archive has more than {max_files} files (the limit)")
+            total += member.size
+            if total > max_total_bytes:
+                raise ArchiveLimitError(
+                    f"archive content exceeds {max_total_bytes} bytes "
+                    f"(limit reached at member {_show(member.name)})"
+                )
+            _register(registry, member.name, rel, is_dir=False)
+            parent = rel.rpartition("/")[0]
+            if parent:
+                _make_dirs(work, created_dirs, parent, member.name)
+            written[rel] = _extract_file(cursor, writer, member, work / rel, progress)
+            # The data is padded to whole 512-byte blocks before the next header.
+            padding = source.offset - cursor.tell()
+            if cursor.skip(padding) != padding:
+                raise ArchiveFormatError(
+                    f"archive is truncated after member {_show(member.name)} "
+                    "(it ends without the tar end-of-archive marker)"
+                )
+        if bag_name is None:
+            raise ArchiveFormatError("archive contains no bag")
+        _drain(cursor)
+        cursor.close()
+        writer.finish()
+    finally:
+        cursor.close()
+        writer.stop()
+    files = {
+        rel: ManifestEntry(rel, hasher.hexdigest(), size) for rel, (hasher, size) in written.items()
+    }
     return bag_name, files
 
 
@@ -247,56 +280,41 @@ def _make_dirs(work: Path, created: set[str], rel: str, member: str) -> None:
 
 
 def _extract_file(
-    tar: tarfile.TarFile,
+    cursor: TarCursor,
+    writer: PayloadWriter,
     member: tarfile.TarInfo,
     target: Path,
-    rel: str,
     progress: Callable[[int], None],
-) -> ManifestEntry:
-    source = tar.extractfile(member)
-    if source is None:  # pragma: no cover - regular members always have a file object
-        raise UnsafeArchiveError(member.name, "cannot be read")
+) -> tuple[Any, int]:
+    """Hash the member's data and queue it to be written to a new file at `target`."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY | _O_NOFOLLOW | _O_CLOEXEC
     try:
         fd = os.open(target, flags, 0o644)
     except OSError as exc:
         raise UnsafeArchiveError(member.name, f"cannot create file: {exc.strerror}") from exc
     hasher = hashlib.sha256()
-    count = 0
-    with os.fdopen(fd, "wb") as out:
-        while True:
-            try:
-                chunk = source.read(_CHUNK)
-            except tarfile.ReadError as exc:
-                raise ArchiveFormatError(
-                    f"archive is truncated inside member {_show(member.name)} ({exc})"
-                ) from exc
-            if not chunk:
-                break
-            hasher.update(chunk)
-            out.write(chunk)
-            count += len(chunk)
-            progress(len(chunk))
-    if count != member.size:
-        raise ArchiveFormatError(f"archive is truncated inside member {_show(member.name)}")
-    # A timestamp the platform cannot represent is not worth refusing the bag for.
-    with contextlib.suppress(OSError, OverflowError, ValueError):
-        os.utime(target, (member.mtime, member.mtime))
-    return ManifestEntry(rel, hasher.hexdigest(), count)
+    try:
+        left = member.size
+        while left:
+            data = cursor.view(left)
+            if not data:
+                raise ArchiveFormatError(f"archive is truncated inside member {_show(member.name)}")
+            hasher.update(data)
+            writer.write(fd, data)
+            left -= len(data)
+            progress(len(data))
+    finally:
+        writer.close_file(fd, member.mtime)
+    return hasher, member.size
 
 
-def _drain(src: BinaryIO, ahead: bytes = b"") -> None:
-    """Read what follows the end-of-archive marker (so the outer layer sees EOF); must be NULs.
-
-    `ahead` is what tarfile already read past the marker into its own buffer.
-    """
+def _drain(cursor: TarCursor) -> None:
+    """Read what follows the end-of-archive marker (so the outer layer sees EOF); must be NULs."""
     seen = 0
-    chunk = ahead
-    while chunk or (chunk := src.read(_CHUNK)):
+    while chunk := cursor.view(_CHUNK):
         seen += len(chunk)
-        if seen > _MAX_TRAILING_BYTES or chunk.count(0) != len(chunk):
+        if seen > _MAX_TRAILING_BYTES or chunk.tobytes().count(0) != len(chunk):
             raise ArchiveFormatError("archive has unexpected data after its end-of-archive marker")
-        chunk = b""
 
 
 def extract_bag_tar(

@@ -2,8 +2,7 @@
 
 hashlib releases the GIL, so hashing a payload file runs beside the age encryption on the
 caller's thread: sealing keeps both cores busy instead of one. Chunks are read into a small
-pool of preallocated buffers that the worker hands back once hashed, because a fresh 1 MiB
-`bytes` per read costs page faults on every allocation (a third of the reading time here).
+pool of page-aligned buffers (see `crypto._buffers`) that the worker hands back once hashed.
 Small files are hashed inline, where a thread would cost more than it saves.
 """
 
@@ -12,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+
+from .._buffers import BufferPool
 
 #: Files at least this large are hashed on a worker thread.
 PIPE_THRESHOLD = 4 * 1024 * 1024
@@ -22,13 +23,13 @@ _BUFFER_SIZE = 1024 * 1024
 class HashPipe:
     """A SHA-256 fed from pooled buffers, hashed on a worker thread (or inline)."""
 
-    def __init__(self, *, threaded: bool) -> None:
+    def __init__(self, *, threaded: bool, size_hint: int = _BUFFER_SIZE) -> None:
         self._hasher = hashlib.sha256()
-        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        self._work: queue.SimpleQueue[tuple[bytearray, int] | None] | None = None
+        # A small file gets one buffer of its own size, not a 1 MiB one.
+        self._buffer_size = _BUFFER_SIZE if threaded else max(1, min(size_hint, _BUFFER_SIZE))
+        self._pool = BufferPool(_BUFFERS if threaded else 1, self._buffer_size)
+        self._work: queue.SimpleQueue[tuple[memoryview, int] | None] | None = None
         self._thread: threading.Thread | None = None
-        for _ in range(_BUFFERS if threaded else 1):
-            self._free.put(bytearray(_BUFFER_SIZE))
         if threaded:
             self._work = queue.SimpleQueue()
             self._thread = threading.Thread(target=self._run, name="bag-hash", daemon=True)
@@ -38,24 +39,24 @@ class HashPipe:
         assert self._work is not None
         while (item := self._work.get()) is not None:
             buf, n = item
-            with memoryview(buf) as view:
-                self._hasher.update(view[:n])
-            if len(buf) == _BUFFER_SIZE:
-                self._free.put(buf)
+            self._hasher.update(buf[:n])
+            self._recycle(buf)
 
-    def buffer(self, size: int) -> bytearray:
+    def _recycle(self, buf: memoryview) -> None:
+        if len(buf) == self._buffer_size:
+            self._pool.put(buf)
+
+    def buffer(self, size: int) -> memoryview:
         """A buffer of at least `size` bytes to read the next chunk into."""
-        if size > _BUFFER_SIZE:
-            return bytearray(size)  # never happens with tarfile's 1 MiB copies
-        return self._free.get()  # blocks while the worker is behind: bounded memory
+        if size > self._buffer_size:
+            return memoryview(bytearray(size))  # never happens with tarfile's 1 MiB copies
+        return self._pool.get()  # blocks while the worker is behind: bounded memory
 
-    def feed(self, buf: bytearray, n: int) -> None:
+    def feed(self, buf: memoryview, n: int) -> None:
         """Hash the first `n` bytes of `buf`; the buffer must not be written until reused."""
         if self._work is None:
-            with memoryview(buf) as view:
-                self._hasher.update(view[:n])
-            if len(buf) == _BUFFER_SIZE:
-                self._free.put(buf)
+            self._hasher.update(buf[:n])
+            self._recycle(buf)
             return
         self._work.put((buf, n))
 

@@ -102,7 +102,7 @@ class _HashingReader:
         self._label = label
         self._progress = progress
         self.count = 0
-        self.hasher = HashPipe(threaded=expected >= PIPE_THRESHOLD)
+        self.hasher = HashPipe(threaded=expected >= PIPE_THRESHOLD, size_hint=expected)
 
     def read(self, size: int = -1) -> memoryview:
         """Read up to `size` bytes, never beyond the size measured before sealing.
@@ -112,7 +112,7 @@ class _HashingReader:
         remaining = self._expected - self.count
         size = remaining if size < 0 else min(size, remaining)
         buf = self.hasher.buffer(size)
-        view = memoryview(buf)[:size]
+        view = buf[:size]
         got = 0
         while got < size:
             n = os.readv(self._fd, [view[got:]])

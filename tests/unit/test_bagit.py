@@ -744,9 +744,10 @@ def test_refuses_missing_source(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("change", ["shrink", "grow"])
-def test_refuses_file_changed_while_sealing(tmp_path: Path, change: str) -> None:
+@pytest.mark.parametrize("size", [200_000, 24 * 1024 * 1024], ids=["inline", "prefetched"])
+def test_refuses_file_changed_while_sealing(tmp_path: Path, change: str, size: int) -> None:
     victim = tmp_path / "victim.bin"
-    victim.write_bytes(b"v" * 200_000)
+    victim.write_bytes(b"v" * size)
 
     def tamper(done: int) -> None:
         with victim.open("r+b") as f:

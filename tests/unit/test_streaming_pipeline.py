@@ -191,8 +191,8 @@ def test_payload_writer_keeps_the_first_error_and_closes_files(tmp_path: Path) -
     good = os.open(tmp_path / "good", os.O_WRONLY | os.O_CREAT, 0o644)
     closed = os.open(tmp_path / "closed", os.O_WRONLY | os.O_CREAT, 0o644)
     os.close(closed)  # writing to it fails with EBADF on the worker thread
-    writer.write(closed, memoryview(b"lost"))
-    writer.write(good, memoryview(b"skipped after the error"))
+    writer.write(closed, hashlib.sha256(), memoryview(b"lost"))
+    writer.write(good, hashlib.sha256(), memoryview(b"skipped after the error"))
     writer.close_file(good, 0)
     with pytest.raises(OSError):
         writer.finish()

@@ -177,7 +177,7 @@ def _extract_members(
     progress: Callable[[int], None],
 ) -> tuple[str, dict[str, ManifestEntry]]:
     """Stream members into `work` (the bag root); return the bag name and every file's sha256."""
-    written: dict[str, tuple[Any, int]] = {}  # rel -> (sha256, size)
+    written: dict[str, tuple[Any, int]] = {}  # rel -> (sha256 fed by the writer, size)
     registry = _PathRegistry()
     created_dirs: set[str] = {""}
     bag_name: str | None = None
@@ -286,7 +286,7 @@ def _extract_file(
     target: Path,
     progress: Callable[[int], None],
 ) -> tuple[Any, int]:
-    """Hash the member's data and queue it to be written to a new file at `target`."""
+    """Queue the member's data to be hashed and written to a new file at `target`."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY | _O_NOFOLLOW | _O_CLOEXEC
     try:
         fd = os.open(target, flags, 0o644)
@@ -299,8 +299,7 @@ def _extract_file(
             data = cursor.view(left)
             if not data:
                 raise ArchiveFormatError(f"archive is truncated inside member {_show(member.name)}")
-            hasher.update(data)
-            writer.write(fd, data)
+            writer.write(fd, hasher, data)
             left -= len(data)
             progress(len(data))
     finally:

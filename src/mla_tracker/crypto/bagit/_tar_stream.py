@@ -1,12 +1,10 @@
 """Low-copy streaming of a tar archive into files, for extraction.
 
 `TarCursor` reads the (decrypted) tar stream into a few page-aligned 1 MiB batches and hands
-out views of member data without copying; `PayloadWriter` writes those views to the extracted
-files on a worker thread. The caller hashes each view as it hands it over, while it is still in
-the cache from decryption; the writer thread's share is then the kernel's copy into the page
-cache, which on the development VM costs as much as SHA-256 (both release the GIL, so the
-two cores overlap them). tarfile's own stream mode copies every byte several times through
-bytes concatenation, which cost more than the decryption itself.
+out views of member data without copying; `PayloadWriter` hashes those views and writes them
+to the extracted files on worker threads (SHA-256 and write(2) release the GIL). tarfile's
+own stream mode copies every byte several times through bytes concatenation, which cost more
+than the decryption itself.
 """
 
 from __future__ import annotations
@@ -119,8 +117,12 @@ class TarCursor:
 
 
 class PayloadWriter:
-    """Writes extracted file data on a worker thread, in the order queued.
+    """Hashes, then writes, extracted file data on two worker threads, in the order queued.
 
+    Each job passes through a hashing thread and then a writing thread, so SHA-256 of one
+    view overlaps with the kernel's copy of the previous one, and both with decryption on
+    the caller's thread: on two cores the OS balances three busy threads better than two
+    lopsided ones (which is lopsided depends on how fast the VM's page cache is that day).
     The first error (a full disk, say) is kept: later writes are skipped, files are still
     closed, and the error is raised by the next `write` or by `finish`. Batches handed to
     `release` return to `pool` once everything queued before them is done.
@@ -128,22 +130,33 @@ class PayloadWriter:
 
     def __init__(self) -> None:
         self.pool = BufferPool(_BATCHES, _BATCH)
-        # ("write", fd, view) | ("close", fd, mtime) | ("release", batch)
-        self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        # ("write", fd, hasher, view) | ("close", fd, mtime) | ("release", batch)
+        self._hash_jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._write_jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="bag-extract", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._hash, name="bag-extract-hash", daemon=True),
+            threading.Thread(target=self._write, name="bag-extract-write", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
+    def _hash(self) -> None:
+        while (job := self._hash_jobs.get()) is not None:
+            if job[0] == "write":
+                job[2].update(job[3])
+            self._write_jobs.put(job)
+        self._write_jobs.put(None)
+
+    def _write(self) -> None:
+        while (job := self._write_jobs.get()) is not None:
             kind = job[0]
             if kind == "release":
                 self.pool.put(job[1])
             elif kind == "write":
                 if self._error is None:
-                    _, fd, data = job
                     try:
-                        _write_all(fd, data)
+                        _write_all(job[1], job[3])
                     except BaseException as exc:  # re-raised on the caller's thread
                         self._error = exc
             else:  # "close": always, so no descriptor leaks after an error
@@ -163,18 +176,18 @@ class PayloadWriter:
         if self._error is not None:
             raise self._error
 
-    def write(self, fd: int, data: memoryview) -> None:
-        """Queue `data` to be written to `fd`."""
+    def write(self, fd: int, hasher: Any, data: memoryview) -> None:
+        """Queue `data` to be hashed into `hasher` and written to `fd`."""
         self._check()
-        self._jobs.put(("write", fd, data))
+        self._hash_jobs.put(("write", fd, hasher, data))
 
     def close_file(self, fd: int, mtime: float) -> None:
         """Queue setting the file's modification time and closing it."""
-        self._jobs.put(("close", fd, mtime))
+        self._hash_jobs.put(("close", fd, mtime))
 
     def release(self, batch: memoryview) -> None:
         """Queue `batch`'s return to the pool, after every write queued before it."""
-        self._jobs.put(("release", batch))
+        self._hash_jobs.put(("release", batch))
 
     def finish(self) -> None:
         """Wait until everything queued is done; raise the first error, if any."""
@@ -182,10 +195,11 @@ class PayloadWriter:
         self._check()
 
     def stop(self) -> None:
-        """Wait for the worker to finish what is queued (errors are kept, not raised)."""
-        if self._thread.is_alive():
-            self._jobs.put(None)
-            self._thread.join()
+        """Wait for the workers to finish what is queued (errors are kept, not raised)."""
+        if self._threads[0].is_alive():
+            self._hash_jobs.put(None)
+        for thread in self._threads:
+            thread.join()
 
 
 def _write_all(fd: int, data: memoryview) -> None:

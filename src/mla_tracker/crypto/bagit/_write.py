@@ -20,7 +20,7 @@ from ._files import _O_BINARY, _O_CLOEXEC, _O_NOFOLLOW, ProgressCallback, _progr
 from ._info import BagInfo, _bag_size
 from ._manifest import BAGIT_TXT, BagManifest, ManifestEntry, encode_manifest_path
 from ._paths import _check_component, _PathRegistry
-from ._pipe import PIPE_THRESHOLD, HashPipe
+from ._payload_reader import PayloadReader
 from .errors import SourceError
 
 _COPY_CHUNK = 1024 * 1024  # payload copy buffer when sealing
@@ -91,43 +91,6 @@ def _source_kind(path: Path) -> str:
     raise SourceError(f"{path} is not a regular file or directory (device, socket or FIFO)")
 
 
-class _HashingReader:
-    """File reader for tarfile's copy: hashes, counts, and refuses to come up short."""
-
-    def __init__(
-        self, fd: int, expected: int, label: Path, progress: Callable[[int], None]
-    ) -> None:
-        self._fd = fd
-        self._expected = expected
-        self._label = label
-        self._progress = progress
-        self.count = 0
-        self.hasher = HashPipe(threaded=expected >= PIPE_THRESHOLD, size_hint=expected)
-
-    def read(self, size: int = -1) -> memoryview:
-        """Read up to `size` bytes, never beyond the size measured before sealing.
-
-        The view is valid until the next `read()`: tarfile writes it out at once.
-        """
-        remaining = self._expected - self.count
-        size = remaining if size < 0 else min(size, remaining)
-        buf = self.hasher.buffer(size)
-        view = buf[:size]
-        got = 0
-        while got < size:
-            n = os.readv(self._fd, [view[got:]])
-            if not n:
-                raise SourceError(
-                    f"{self._label}: file changed while sealing "
-                    f"(it shrank below the {self._expected} bytes measured)"
-                )
-            got += n
-        self.count += size
-        self.hasher.feed(buf, size)
-        self._progress(size)
-        return view
-
-
 class _TarSink:
     """Unbuffered write target for tarfile: tarfile writes straight through to `out`.
 
@@ -170,7 +133,7 @@ def _seal_file(
         fd = os.open(item.source, os.O_RDONLY | _O_BINARY | _O_NOFOLLOW | _O_CLOEXEC)
     except OSError as exc:
         raise SourceError(f"{item.source}: cannot open ({exc.strerror})") from exc
-    reader: _HashingReader | None = None
+    reader: PayloadReader | None = None
     try:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode) or (before.st_dev, before.st_ino) != (
@@ -178,11 +141,12 @@ def _seal_file(
             planned.st_ino,
         ):
             raise SourceError(f"{item.source}: file changed while sealing (it was replaced)")
-        reader = _HashingReader(fd, before.st_size, item.source, progress)
+        reader = PayloadReader(fd, before.st_size, item.source, progress)
         # tarfile only len()s and writes what read() returns: a memoryview serves.
         tar.addfile(
             _tarinfo(member, size=before.st_size, mtime=int(before.st_mtime)), cast(Any, reader)
         )
+        digest = reader.hexdigest()  # also stops the prefetching thread, which shares `fd`
         after = os.fstat(fd)
         if (
             reader.count != before.st_size
@@ -194,11 +158,10 @@ def _seal_file(
                 f"{item.source}: file changed while sealing "
                 f"(size or modification time differs from when it was measured)"
             )
-        digest = reader.hasher.hexdigest()
     finally:
-        os.close(fd)
         if reader is not None:
-            reader.hasher.close()
+            reader.close()
+        os.close(fd)
     return ManifestEntry(item.target, digest, reader.count)
 
 

@@ -7,12 +7,19 @@ an aligned one), and that is exactly where a 1 MiB `bytearray` lands (glibc maps
 16-byte header). An anonymous `mmap` is always page-aligned.
 
 Why pooled: a fresh 1 MiB buffer per read costs page faults on every allocation.
+
+Why `WRITE_SLICE`: one write(2) of 1 MiB makes the kernel allocate large page-cache folios,
+which after a large file was deleted cost 1.2 to 2.1 s of system time per GiB on the
+development VM; the same data in writes of 256 KiB cost 0.29 to 0.32 s, every time.
 """
 
 from __future__ import annotations
 
 import mmap
 import queue
+
+#: The most one write(2) is given (see above).
+WRITE_SLICE = 256 * 1024
 
 
 def aligned_buffer(size: int) -> memoryview:

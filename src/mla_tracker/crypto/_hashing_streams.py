@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
-from ._buffers import BufferPool
+from ._buffers import WRITE_SLICE, BufferPool
 from .age import OUTPUT_BATCH
 from .errors import PackageError
 
@@ -123,13 +123,14 @@ class HashingWriter:
 
 
 def _write_all(raw: BinaryIO, block: memoryview) -> None:
-    """Write all of `block`, retrying the short writes of raw (unbuffered) streams."""
+    """Write all of `block` in slices of `WRITE_SLICE`, retrying short writes of raw streams."""
     view = memoryview(block)
     done = 0
     while done < len(view):
-        written = raw.write(view[done:])
+        piece = view[done : done + WRITE_SLICE]
+        written = raw.write(piece)
         if written is None:  # duck-typed writers that return nothing wrote it all
-            break
+            written = len(piece)
         if written <= 0:
             raise PackageError("the output stream accepted no data")
         done += written

@@ -15,7 +15,7 @@ import queue
 import threading
 from typing import Any, BinaryIO
 
-from .._buffers import BufferPool
+from .._buffers import WRITE_SLICE, BufferPool
 
 _BATCH = 1024 * 1024
 #: Batches in use at once: one being parsed, the rest queued for or being written.
@@ -203,6 +203,7 @@ class PayloadWriter:
 
 
 def _write_all(fd: int, data: memoryview) -> None:
+    """Write all of `data` to `fd`, at most `WRITE_SLICE` bytes per write(2)."""
     done = 0
     while done < len(data):
-        done += os.write(fd, data[done:])
+        done += os.write(fd, data[done : done + WRITE_SLICE])

@@ -169,7 +169,7 @@ def test_decryptor_in_place_never_releases_an_unauthenticated_chunk() -> None:
 
 
 def test_hashing_reader_views_survive_a_read_across_blocks() -> None:
-    data = os.urandom(3 * HashingReader._BLOCK + 77)
+    data = os.urandom(3 * HashingReader.BLOCK + 77)
     reader = HashingReader(io.BytesIO(data), None)
     pieces: list[memoryview | bytes] = []
     try:

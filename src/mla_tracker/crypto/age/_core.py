@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 DEFAULT_READ_SIZE = 16 * CHUNK_SIZE
 #: Sealed chunks are gathered and written to the destination this many at a time.
-_OUT_CHUNKS = 16
+_OUT_CHUNKS = 32
 #: Bytes of ciphertext in one output batch: what a `LendingSink` must lend at least.
 OUTPUT_BATCH = _OUT_CHUNKS * ENC_CHUNK_SIZE
 
@@ -166,7 +166,7 @@ class Encryptor(io.RawIOBase):
     is not closed. Leaving a `with` block by an exception, or calling `abort()`, does not write
     the final chunk, so the truncated output will never decrypt. Everything but the last (up
     to) 64 KiB given to `write()` has reached `dst` when it returns; sealed chunks are gathered
-    and written up to 16 at a time. Memory use is about 1 MiB. A `dst` that is a `LendingSink`
+    and written up to 32 at a time. Memory use is about 2 MiB. A `dst` that is a `LendingSink`
     is sealed into directly, with no copy of the ciphertext.
     """
 

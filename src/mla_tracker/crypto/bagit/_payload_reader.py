@@ -1,7 +1,7 @@
 """Reading one payload file for sealing: hashed, counted, never beyond its measured size.
 
 A large file is read and hashed on a worker thread (`HashingReader`: pooled, page-aligned
-1 MiB blocks), so that the caller's thread only tars and encrypts: on two cores the read and
+2 MiB blocks), so that the caller's thread only tars and encrypts: on two cores the read and
 SHA-256 of the payload then overlap with ChaCha20-Poly1305 instead of queueing behind it.
 Small files are read and hashed inline, where a thread would cost more than it saves.
 """
@@ -19,7 +19,9 @@ from .errors import SourceError
 
 #: Files at least this large are read and hashed on a worker thread.
 PREFETCH_THRESHOLD = 4 * 1024 * 1024
-_INLINE_BUFFER = 1024 * 1024
+#: What tarfile asks `read()` for at a time when it copies a payload file into the archive:
+#: the prefetching reader's block size, so that each read is one whole block, no copy.
+COPY_CHUNK = HashingReader.BLOCK
 
 
 class _BoundedFile:
@@ -58,7 +60,7 @@ class PayloadReader:
             self._prefetch = HashingReader(_BoundedFile(fd, expected), None)  # type: ignore[arg-type]
             self._buffer = memoryview(b"")
         else:
-            self._buffer = aligned_buffer(min(max(expected, 1), _INLINE_BUFFER))
+            self._buffer = aligned_buffer(min(max(expected, 1), COPY_CHUNK))
         self._stitch: memoryview | None = None
 
     def _shrank(self) -> SourceError:
@@ -92,7 +94,7 @@ class PayloadReader:
         assert self._prefetch is not None
         first = self._prefetch.read(size)
         if len(first) == size:
-            return memoryview(first)  # the usual case: tarfile's 1 MiB reads match the blocks
+            return memoryview(first)  # the usual case: tarfile's reads match the blocks
         if size and not first:
             raise self._shrank()
         # A read that straddles two blocks (a short read from the kernel): stitch a copy.

@@ -20,10 +20,8 @@ from ._files import _O_BINARY, _O_CLOEXEC, _O_NOFOLLOW, ProgressCallback, _progr
 from ._info import BagInfo, _bag_size
 from ._manifest import BAGIT_TXT, BagManifest, ManifestEntry, encode_manifest_path
 from ._paths import _check_component, _PathRegistry
-from ._payload_reader import PayloadReader
+from ._payload_reader import COPY_CHUNK, PayloadReader
 from .errors import SourceError
-
-_COPY_CHUNK = 1024 * 1024  # payload copy buffer when sealing
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +179,7 @@ def write_bag_tar(
     payload: list[ManifestEntry] = []
     sink: BinaryIO = _TarSink(out)  # type: ignore[assignment]
     with tarfile.TarFile(
-        fileobj=sink, mode="w", format=tarfile.PAX_FORMAT, copybufsize=_COPY_CHUNK
+        fileobj=sink, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_CHUNK
     ) as tar:
         tar.addfile(_tarinfo(bag, mtime=mtime, is_dir=True))
         tar.addfile(

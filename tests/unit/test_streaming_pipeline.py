@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,42 @@ def test_truncated_padding_after_last_member_is_refused(tmp_path: Path) -> None:
             io.BytesIO(data[:cut]), tmp_path / "out", max_total_bytes=1 << 20, max_files=9
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_payload_reader_stitches_short_reads_into_exact_ones() -> None:
+    """A source that returns short reads (a pipe) still gives tarfile exactly what it asks for."""
+    from mla_tracker.crypto.bagit._payload_reader import (
+        COPY_CHUNK,
+        PREFETCH_THRESHOLD,
+        PayloadReader,
+    )
+
+    data = os.urandom(PREFETCH_THRESHOLD + COPY_CHUNK + 12345)
+    read_fd, write_fd = os.pipe()
+
+    def feed() -> None:
+        try:
+            with os.fdopen(write_fd, "wb", buffering=0) as pipe:
+                for at in range(0, len(data), 70_001):  # odd pieces: blocks come back short
+                    pipe.write(data[at : at + 70_001])
+        except BrokenPipeError:
+            pass  # the reading side gave up because the test failed: let it report that
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    progress: list[int] = []
+    reader = PayloadReader(read_fd, len(data), Path("pipe"), progress.append)
+    try:
+        got = bytearray()
+        while reader.count < len(data):
+            want = min(COPY_CHUNK, len(data) - reader.count)
+            piece = reader.read(want)
+            assert len(piece) == want  # exact, as tarfile's copy requires
+            got += piece
+        assert bytes(got) == data
+        assert reader.hexdigest() == hashlib.sha256(data).hexdigest()
+        assert sum(progress) == len(data)
+    finally:
+        reader.close()
+        os.close(read_fd)  # before joining, so a feeder blocked on a full pipe gets EPIPE
+        feeder.join()

@@ -17,6 +17,13 @@ from __future__ import annotations
 
 import mmap
 import queue
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .errors import PackageError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 #: The most one write(2) is given (see above).
 WRITE_SLICE = 256 * 1024
@@ -47,3 +54,30 @@ class BufferPool:
     def put(self, buffer: memoryview) -> None:
         """Give a buffer back."""
         self._free.put(buffer)
+
+
+def read_into(src: Any, buffer: memoryview) -> int:
+    """One read from `src` into `buffer` (its `readinto`, else `read` and a copy); 0 at EOF."""
+    readinto = getattr(src, "readinto", None)
+    if readinto is not None:
+        return int(readinto(buffer) or 0)
+    data = src.read(len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
+
+
+def write_all(write: Callable[[ReadableBuffer], int | None], data: memoryview) -> None:
+    """Write all of `data` with `write`, `WRITE_SLICE` bytes at a time, retrying short writes.
+
+    A `write` that returns None (a duck-typed writer) wrote everything it was given; one that
+    returns 0 or less raises PackageError rather than loop for ever.
+    """
+    done = 0
+    while done < len(data):
+        piece = data[done : done + WRITE_SLICE]
+        written = write(piece)
+        if written is None:
+            written = len(piece)
+        if written <= 0:
+            raise PackageError("the output stream accepted no data")
+        done += written

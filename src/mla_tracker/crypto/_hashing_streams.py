@@ -13,7 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
-from ._buffers import WRITE_SLICE, BufferPool
+from ._buffers import BufferPool, read_into, write_all
+from ._relay import Relay
 from .age import OUTPUT_BATCH
 from .errors import PackageError
 
@@ -44,32 +45,21 @@ class HashingWriter:
         self._hasher = hashlib.sha256()
         self.size = 0
         self._pool = BufferPool(_QUEUED, buffer_size)
-        self._queue: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
-        self._write_queue: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
-        self._threads = [
-            threading.Thread(target=self._hash, name="package-hash", daemon=True),
-            threading.Thread(target=self._write, name="package-writer", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._relay = Relay(("package-hash", self._hash), ("package-writer", self._write))
 
-    def _hash(self) -> None:
-        while (item := self._queue.get()) is not None:
-            buf, n = item
-            self._hasher.update(buf[:n])
-            self._write_queue.put(item)
-        self._write_queue.put(None)
+    def _hash(self, item: tuple[memoryview, int]) -> None:
+        buf, n = item
+        self._hasher.update(buf[:n])
 
-    def _write(self) -> None:
-        while (item := self._write_queue.get()) is not None:
-            buf, n = item
-            if self._error is None:
-                try:
-                    _write_all(self._raw, buf[:n])
-                except BaseException as exc:  # re-raised on the caller's thread
-                    self._error = exc
-            self._pool.put(buf)  # always, so the producer never blocks forever
+    def _write(self, item: tuple[memoryview, int]) -> None:
+        buf, n = item
+        if self._error is None:
+            try:
+                write_all(self._raw.write, buf[:n])
+            except BaseException as exc:  # re-raised on the caller's thread
+                self._error = exc
+        self._pool.put(buf)  # always, so the producer never blocks forever
 
     def _check(self) -> None:
         if self._error is not None:
@@ -82,7 +72,7 @@ class HashingWriter:
 
     def commit(self, buffer: memoryview, n: int) -> None:
         """Hash and write the first `n` bytes of a borrowed buffer, then take it back."""
-        self._queue.put((buffer, n))
+        self._relay.put((buffer, n))
         self.size += n
 
     def write(self, data: ReadableBuffer) -> int:
@@ -102,38 +92,18 @@ class HashingWriter:
 
     def finish(self) -> None:
         """Wait until everything queued is hashed and written, then flush `raw`."""
-        self._stop()
+        self._relay.stop()
         self._check()
         self._raw.flush()
-
-    def _stop(self) -> None:
-        if self._threads[0].is_alive():
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join()
 
     def abandon(self) -> None:
         """Stop the writer thread after an error; what it had not written is lost."""
         self._error = self._error or PackageError("sealing was abandoned")
-        self._stop()
+        self._relay.stop()
 
     def hexdigest(self) -> str:
         """SHA-256 of everything written."""
         return self._hasher.hexdigest()
-
-
-def _write_all(raw: BinaryIO, block: memoryview) -> None:
-    """Write all of `block` in slices of `WRITE_SLICE`, retrying short writes of raw streams."""
-    view = memoryview(block)
-    done = 0
-    while done < len(view):
-        piece = view[done : done + WRITE_SLICE]
-        written = raw.write(piece)
-        if written is None:  # duck-typed writers that return nothing wrote it all
-            written = len(piece)
-        if written <= 0:
-            raise PackageError("the output stream accepted no data")
-        done += written
 
 
 class HashingReader:
@@ -170,17 +140,11 @@ class HashingReader:
         self._thread.start()
 
     def _run(self) -> None:
-        readinto = getattr(self._raw, "readinto", None)
         item: tuple[memoryview, int] | BaseException
         while not self._stopping:
             buf = self._pool.get()
             try:
-                if readinto is not None:
-                    n = readinto(buf) or 0
-                else:
-                    data = self._raw.read(len(buf))
-                    n = len(data)
-                    buf[:n] = data
+                n = read_into(self._raw, buf)
                 if n:
                     self._hasher.update(buf[:n])
                 item = (buf, n)

@@ -10,12 +10,12 @@ than the decryption itself.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import queue
-import threading
 from typing import Any, BinaryIO
 
-from .._buffers import WRITE_SLICE, BufferPool
+from .._buffers import BufferPool, read_into, write_all
+from .._relay import Relay
 
 _BATCH = 1024 * 1024
 #: Batches in use at once: one being parsed, the rest queued for or being written.
@@ -46,15 +46,9 @@ class TarCursor:
         return self._offset
 
     def _fill(self, batch: memoryview) -> int:
-        readinto = getattr(self._src, "readinto", None)
         got = 0
         while got < len(batch):
-            if readinto is not None:
-                n = readinto(batch[got:]) or 0
-            else:
-                data = self._src.read(len(batch) - got)
-                n = len(data)
-                batch[got : got + n] = data
+            n = read_into(self._src, batch[got:])
             if not n:
                 self._eof = True
                 break
@@ -130,47 +124,34 @@ class PayloadWriter:
 
     def __init__(self) -> None:
         self.pool = BufferPool(_BATCHES, _BATCH)
-        # ("write", fd, hasher, view) | ("close", fd, mtime) | ("release", batch)
-        self._hash_jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
-        self._write_jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
-        self._threads = [
-            threading.Thread(target=self._hash, name="bag-extract-hash", daemon=True),
-            threading.Thread(target=self._write, name="bag-extract-write", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        # Jobs: ("write", fd, hasher, view) | ("close", fd, mtime) | ("release", batch)
+        self._relay = Relay(("bag-extract-hash", self._hash), ("bag-extract-write", self._write))
 
-    def _hash(self) -> None:
-        while (job := self._hash_jobs.get()) is not None:
-            if job[0] == "write":
-                job[2].update(job[3])
-            self._write_jobs.put(job)
-        self._write_jobs.put(None)
+    def _hash(self, job: tuple[Any, ...]) -> None:
+        if job[0] == "write":
+            job[2].update(job[3])
 
-    def _write(self) -> None:
-        while (job := self._write_jobs.get()) is not None:
-            kind = job[0]
-            if kind == "release":
-                self.pool.put(job[1])
-            elif kind == "write":
-                if self._error is None:
-                    try:
-                        _write_all(job[1], job[3])
-                    except BaseException as exc:  # re-raised on the caller's thread
-                        self._error = exc
-            else:  # "close": always, so no descriptor leaks after an error
-                _, fd, mtime = job
-                if self._error is None:
-                    # A timestamp the platform cannot represent is not worth refusing for.
-                    with contextlib.suppress(
-                        OSError, OverflowError, ValueError, NotImplementedError
-                    ):
-                        os.utime(fd, (mtime, mtime))
+    def _write(self, job: tuple[Any, ...]) -> None:
+        kind = job[0]
+        if kind == "release":
+            self.pool.put(job[1])
+        elif kind == "write":
+            if self._error is None:
                 try:
-                    os.close(fd)
-                except OSError as exc:
-                    self._error = self._error or exc
+                    write_all(functools.partial(os.write, job[1]), job[3])
+                except BaseException as exc:  # re-raised on the caller's thread
+                    self._error = exc
+        else:  # "close": always, so no descriptor leaks after an error
+            _, fd, mtime = job
+            if self._error is None:
+                # A timestamp the platform cannot represent is not worth refusing for.
+                with contextlib.suppress(OSError, OverflowError, ValueError, NotImplementedError):
+                    os.utime(fd, (mtime, mtime))
+            try:
+                os.close(fd)
+            except OSError as exc:
+                self._error = self._error or exc
 
     def _check(self) -> None:
         if self._error is not None:
@@ -179,15 +160,15 @@ class PayloadWriter:
     def write(self, fd: int, hasher: Any, data: memoryview) -> None:
         """Queue `data` to be hashed into `hasher` and written to `fd`."""
         self._check()
-        self._hash_jobs.put(("write", fd, hasher, data))
+        self._relay.put(("write", fd, hasher, data))
 
     def close_file(self, fd: int, mtime: float) -> None:
         """Queue setting the file's modification time and closing it."""
-        self._hash_jobs.put(("close", fd, mtime))
+        self._relay.put(("close", fd, mtime))
 
     def release(self, batch: memoryview) -> None:
         """Queue `batch`'s return to the pool, after every write queued before it."""
-        self._hash_jobs.put(("release", batch))
+        self._relay.put(("release", batch))
 
     def finish(self) -> None:
         """Wait until everything queued is done; raise the first error, if any."""
@@ -196,14 +177,4 @@ class PayloadWriter:
 
     def stop(self) -> None:
         """Wait for the workers to finish what is queued (errors are kept, not raised)."""
-        if self._threads[0].is_alive():
-            self._hash_jobs.put(None)
-        for thread in self._threads:
-            thread.join()
-
-
-def _write_all(fd: int, data: memoryview) -> None:
-    """Write all of `data` to `fd`, at most `WRITE_SLICE` bytes per write(2)."""
-    done = 0
-    while done < len(data):
-        done += os.write(fd, data[done : done + WRITE_SLICE])
+        self._relay.stop()

@@ -238,7 +238,8 @@ def _extract_members(
             parent = rel.rpartition("/")[0]
             if parent:
                 _make_dirs(work, created_dirs, parent, member.name)
-            written[rel] = _extract_file(cursor, writer, member, work / rel, progress)
+            hasher = _extract_file(cursor, writer, member, work / rel, progress)
+            written[rel] = (hasher, member.size)
             # The data is padded to whole 512-byte blocks before the next header.
             padding = source.offset - cursor.tell()
             if cursor.skip(padding) != padding:
@@ -249,11 +250,10 @@ def _extract_members(
         if bag_name is None:
             raise ArchiveFormatError("archive contains no bag")
         _drain(cursor)
-        cursor.close()
-        writer.finish()
     finally:
-        cursor.close()
+        cursor.close()  # first: the current batch's release must be queued before the stop
         writer.stop()
+    writer.finish()  # raises the first write error, if any
     files = {
         rel: ManifestEntry(rel, hasher.hexdigest(), size) for rel, (hasher, size) in written.items()
     }
@@ -285,8 +285,8 @@ def _extract_file(
     member: tarfile.TarInfo,
     target: Path,
     progress: Callable[[int], None],
-) -> tuple[Any, int]:
-    """Queue the member's data to be hashed and written to a new file at `target`."""
+) -> Any:
+    """Queue the member's data to be hashed and written to a new file; return its sha256."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY | _O_NOFOLLOW | _O_CLOEXEC
     try:
         fd = os.open(target, flags, 0o644)
@@ -304,7 +304,7 @@ def _extract_file(
             progress(len(data))
     finally:
         writer.close_file(fd, member.mtime)
-    return hasher, member.size
+    return hasher
 
 
 def _drain(cursor: TarCursor) -> None:

@@ -7,11 +7,9 @@ with `UnsupportedRecipientError`. See `errors` for the failure taxonomy.
 from __future__ import annotations
 
 from ._core import (
-    OUTPUT_BATCH,
     Decryptor,
     Encryptor,
     Identity,
-    LendingSink,
     Recipient,
     decrypt,
     encrypt,
@@ -21,6 +19,7 @@ from ._core import (
 )
 from ._format import Stanza
 from ._hybrid import HybridIdentity, HybridRecipient
+from ._sink import OUTPUT_BATCH, LendingSink
 from ._x25519 import X25519Identity, X25519Recipient
 from .errors import (
     AgeError,

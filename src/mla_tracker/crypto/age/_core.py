@@ -6,7 +6,7 @@ import io
 import os
 from collections.abc import Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from ._format import SourceReader, Stanza, encode_header, parse_header
 from ._hybrid import HybridIdentity, HybridRecipient
@@ -17,6 +17,7 @@ from ._keys import (
     X25519_RECIPIENT_HRP,
     bech32_decode,
 )
+from ._sink import LendingSink, WriteThrough
 from ._stream import (
     CHUNK_SIZE,
     ENC_CHUNK_SIZE,
@@ -39,10 +40,6 @@ if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
 
 DEFAULT_READ_SIZE = 16 * CHUNK_SIZE
-#: Sealed chunks are gathered and written to the destination this many at a time.
-_OUT_CHUNKS = 32
-#: Bytes of ciphertext in one output batch: what a `LendingSink` must lend at least.
-OUTPUT_BATCH = _OUT_CHUNKS * ENC_CHUNK_SIZE
 
 
 class Recipient(Protocol):
@@ -120,45 +117,6 @@ def parse_identity_file(text: str) -> list[Identity]:
 # --------------------------------------------------------------------------- encryption
 
 
-@runtime_checkable
-class LendingSink(Protocol):
-    """A destination that lends the encryptor the memory it seals into (no copy on output).
-
-    `borrow()` returns a writable buffer of at least `OUTPUT_BATCH` bytes; `commit(buf, n)`
-    hands back a borrowed buffer whose first `n` bytes are output, in order. `write()` takes
-    the (copied) header.
-    """
-
-    def write(self, data: ReadableBuffer, /) -> int | None:
-        """Output a copy of `data`."""
-        ...
-
-    def borrow(self) -> memoryview:
-        """Lend a buffer of at least `OUTPUT_BATCH` bytes."""
-        ...
-
-    def commit(self, buffer: memoryview, n: int, /) -> None:
-        """Take back a borrowed buffer whose first `n` bytes are the next output."""
-        ...
-
-
-class _WriteThrough:
-    """A `LendingSink` over a plain writable stream: one buffer, written out on commit."""
-
-    def __init__(self, dst: BinaryIO) -> None:
-        self._dst = dst
-        self._buffer = memoryview(bytearray(OUTPUT_BATCH))
-
-    def write(self, data: ReadableBuffer) -> int | None:
-        return self._dst.write(data)
-
-    def borrow(self) -> memoryview:
-        return self._buffer
-
-    def commit(self, buffer: memoryview, n: int) -> None:
-        self._dst.write(buffer[:n])
-
-
 class Encryptor(io.RawIOBase):
     """Writable file object that age-encrypts everything written to it into `dst`.
 
@@ -179,7 +137,7 @@ class Encryptor(io.RawIOBase):
         stanzas = [s for r in recips for s in r.wrap(file_key)]
         nonce = os.urandom(NONCE_SIZE)
         self._dst = dst
-        self._sink: LendingSink = dst if isinstance(dst, LendingSink) else _WriteThrough(dst)
+        self._sink: LendingSink = dst if isinstance(dst, LendingSink) else WriteThrough(dst)
         self._sealer = StreamSealer(payload_key(file_key, nonce))
         self._buf = bytearray(CHUNK_SIZE)
         self._view = memoryview(self._buf)

@@ -24,21 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from tests.support import mla_content  # noqa: E402
+from tests.support import login_sync, mla_content  # noqa: E402
 
+from mla_tracker import protocol  # noqa: E402
 from mla_tracker.crypto.keys import SigningKey  # noqa: E402
-from mla_tracker.crypto.statement import (  # noqa: E402
-    GENESIS,
-    digest,
-    encode_payload,
-    sign_statement,
-)
+from mla_tracker.crypto.statement import GENESIS, digest  # noqa: E402
 
 SIZE = int(os.environ.get("BENCH_SIZE_MIB", "1024")) * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -121,28 +116,26 @@ def main() -> None:
                         "public_key": keys[agency_id].public.to_base64(),
                     },
                 )
-                tokens[agency_id] = {"Authorization": f"Bearer {resp.json()['token']}"}
+                assert resp.status_code == 201, resp.text
+                token = login_sync(http, agency_id, keys[agency_id])
+                tokens[agency_id] = {"Authorization": f"Bearer {token}"}
             rid, prev, seq = uuid.uuid4(), GENESIS, 0
 
             def send(actor: str, action: str, body: dict[str, Any]) -> None:
                 nonlocal prev, seq
-                payload = encode_payload(
+                signed = protocol.sign(
+                    keys[actor],
                     request_id=rid,
                     seq=seq + 1,
                     prev=prev,
                     action=action,
                     actor=actor,
-                    key_id=keys[actor].key_id,
                     body=body,
                 )
                 path = "/v1/requests" if seq == 0 else f"/v1/requests/{rid}/statements"
-                resp = http.post(
-                    path,
-                    headers=tokens[actor],
-                    json=msgspec.to_builtins(sign_statement(payload, keys[actor])),
-                )
+                resp = http.post(path, headers=tokens[actor], json=protocol.to_json(signed))
                 assert resp.status_code == 201, resp.text
-                prev, seq = digest(payload), seq + 1
+                prev, seq = digest(signed.envelope.payload_bytes()), seq + 1
 
             send("la-mps", "transmit", mla_content("la-mps", "th-oag"))
             for action, body in (

@@ -22,18 +22,13 @@ from typing import Any
 
 import asyncpg
 import httpx
-import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from mla_tracker import protocol  # noqa: E402
 from mla_tracker.crypto.keys import SigningKey  # noqa: E402
-from mla_tracker.crypto.statement import (  # noqa: E402
-    GENESIS,
-    digest,
-    encode_payload,
-    sign_statement,
-)
+from mla_tracker.crypto.statement import GENESIS, digest  # noqa: E402
 
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 PER_WORKER = int(os.environ.get("BENCH_PER_WORKER", "100"))
@@ -142,7 +137,14 @@ async def _register(base: str) -> Agencies:
                     "public_key": keys[agency_id].public.to_base64(),
                 },
             )
-            tokens[agency_id] = {"Authorization": f"Bearer {resp.json()['token']}"}
+            assert resp.status_code == 201, resp.text
+    sys.path.insert(0, str(ROOT))
+    from tests.support import login_sync
+
+    with httpx.Client(base_url=base, timeout=60) as sync_client:
+        for agency_id, key in keys.items():
+            token = login_sync(sync_client, agency_id, key)
+            tokens[agency_id] = {"Authorization": f"Bearer {token}"}
     return keys, tokens
 
 
@@ -158,20 +160,20 @@ async def _setup_mla(
         jobs = []
         for _ in range(CONCURRENCY):
             rid = uuid.uuid4()
-            payload = encode_payload(
+            signed = protocol.sign(
+                keys["la-mps"],
                 request_id=rid,
                 seq=1,
                 prev=GENESIS,
                 action="transmit",
                 actor="la-mps",
-                key_id=keys["la-mps"].key_id,
                 body=mla_content("la-mps", "th-oag"),
             )
-            env = msgspec.to_builtins(sign_statement(payload, keys["la-mps"]))
+            env = protocol.to_json(signed)
             resp = await client.post("/v1/requests", json=env, headers=tokens["la-mps"])
             assert resp.status_code == 201, resp.text
             # Requested and requester alternate request_info / provide_info: a long chain.
-            prev, job = digest(payload), []
+            prev, job = digest(signed.envelope.payload_bytes()), []
             for seq in range(2, PER_WORKER + 2):
                 if seq == 2:
                     actor, action, body = "th-oag", "acknowledge", {}
@@ -179,18 +181,18 @@ async def _setup_mla(
                     actor, action, body = "th-oag", "request_info", {"questions": f"q{seq}"}
                 else:
                     actor, action, body = "la-mps", "provide_info", {"answer": f"a{seq}"}
-                payload = encode_payload(
+                signed = protocol.sign(
+                    keys[actor],
                     request_id=rid,
                     seq=seq,
                     prev=prev,
                     action=action,
                     actor=actor,
-                    key_id=keys[actor].key_id,
                     body=body,
                 )
-                env = msgspec.to_builtins(sign_statement(payload, keys[actor]))
+                env = protocol.to_json(signed)
                 job.append((f"/v1/requests/{rid}/statements", env, tokens[actor]))
-                prev = digest(payload)
+                prev = digest(signed.envelope.payload_bytes())
             jobs.append(job)
     return jobs
 

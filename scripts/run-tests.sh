@@ -17,7 +17,7 @@ fi
 
 echo "== ruff" >&2
 $BIN/ruff check src tests bench
-echo "== mypy --strict (domain, crypto)" >&2
+echo "== mypy --strict (src/mla_tracker)" >&2
 $BIN/mypy
 echo "== pytest" >&2
 PYTHON=$BIN/python bash scripts/with-postgres.sh $BIN/python -m pytest -p no:cacheprovider -q "$@"

@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import httpx
 import msgspec
 from litestar.testing import AsyncTestClient
 
-from mla_tracker.crypto.keys import SigningKey
-from mla_tracker.crypto.statement import GENESIS, encode_payload, sign_statement
+from mla_tracker import protocol
+from mla_tracker.crypto import dsse, wire
+from mla_tracker.crypto.keyhistory import KeyHistory
+from mla_tracker.crypto.keys import SigningKey, VerifyingKey
+from mla_tracker.crypto.statement import GENESIS
 
 OPERATOR_TOKEN = "mla_test-operator-token-0123456789"
 
@@ -38,25 +42,27 @@ def envelope_json(
     seq: int,
     prev: str,
     action: str,
-    body: dict[str, Any],
+    body: dict[str, Any] | bytes,
     *,
     key: SigningKey | None = None,
     issued_at: datetime | None = None,
     actor: str | None = None,
+    meta: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A signed statement envelope as JSON-ready dict."""
-    key = key or agency.key
-    payload = encode_payload(
-        request_id=request_id,
-        seq=seq,
-        prev=prev,
-        action=action,
-        actor=actor or agency.id,
-        key_id=key.key_id,
-        body=body,
-        issued_at=issued_at,
+    """A signed statement with its detached body, as the JSON `POST …/statements` takes."""
+    return protocol.to_json(
+        protocol.sign(
+            key or agency.key,
+            request_id=request_id,
+            seq=seq,
+            prev=prev,
+            action=action,
+            actor=actor or agency.id,
+            body=body,
+            issued_at=issued_at,
+            meta=meta,
+        )
     )
-    return msgspec.to_builtins(sign_statement(payload, key))
 
 
 def mla_content(requester: str, requested: str, **over: Any) -> dict[str, Any]:
@@ -114,7 +120,7 @@ class Hub:
     )
 
     async def register(self, agency_id: str, country: str, role: str) -> Agency:
-        """Register an agency with a fresh key; return it with its token."""
+        """Register an agency with a fresh key (operator), log in by challenge; return it."""
         key = SigningKey.generate()
         resp = await self.client.post(
             "/v1/agencies",
@@ -128,7 +134,10 @@ class Hub:
             headers=self.operator,
         )
         assert resp.status_code == 201, resp.text
-        return Agency(agency_id, role, country, key, resp.json()["token"])
+        # The operator cannot mint an agency's session: the agency logs in with its key.
+        from tests.keys_support import login_token
+
+        return Agency(agency_id, role, country, key, await login_token(self.client, agency_id, key))
 
     async def submit(self, agency: Agency, content: dict[str, Any]) -> dict[str, Any]:
         """Sign and submit a new request; assert it was accepted; return the request."""
@@ -170,3 +179,50 @@ def in_days(n: int) -> str:
 def today() -> date:
     """Today in UTC."""
     return datetime.now(UTC).date()
+
+
+async def key_history(client: AsyncTestClient[Any]) -> KeyHistory:
+    """Every agency's key history, verified from the public key events and server key."""
+    server = (await client.get("/v1/server-key")).json()
+    events = (await client.get("/v1/key-events")).json()
+    envelopes = [
+        wire.decode(msgspec.json.encode(e["envelope"]), dsse.Envelope, "key event") for e in events
+    ]
+    return KeyHistory.from_events(envelopes, VerifyingKey.from_base64(server["public_key"]))
+
+
+async def verify_offline(hub: Hub, reader: Agency, request_id: str) -> protocol.VerifiedRequest:
+    """Fetch what `reader` may see of a request and verify it offline, as an auditor would.
+
+    Asserts that an auditor never receives a body, and that the chain ends at the head the
+    hub reports.
+    """
+    resp = await hub.client.get(f"/v1/requests/{request_id}/statements", headers=reader.auth)
+    assert resp.status_code == 200, resp.text
+    rows = resp.json()
+    if reader.role == "auditor":
+        assert all(r["body"] is None for r in rows)
+    envelopes, bodies = protocol.parse_statement_list(rows)
+    verified = protocol.verify_request(envelopes, await key_history(hub.client), bodies)
+    assert verified.head_digest == rows[-1]["digest"]
+    assert [s.value for s in verified.states][-1] == (
+        await hub.client.get(f"/v1/requests/{request_id}", headers=reader.auth)
+    ).json()["state"]
+    return verified
+
+
+def login_sync(http: httpx.Client, agency_id: str, key: SigningKey) -> str:
+    """Log an agency in by signing a challenge over a plain httpx client; return the token."""
+    from mla_tracker.crypto.login import sign_login
+
+    challenge = http.post("/v1/sessions/challenge", json={})
+    assert challenge.status_code == 201, challenge.text
+    envelope = sign_login(
+        agency=agency_id,
+        challenge=challenge.json()["challenge"],
+        key=key,
+        issued_at=datetime.now(UTC),
+    )
+    resp = http.post("/v1/sessions", json={"envelope": msgspec.to_builtins(envelope)})
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["token"])

@@ -22,6 +22,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _positive(env: Mapping[str, str], name: str, default: int, *, zero: bool = False) -> int:
+    value = _int(env, name, default)
+    if value < 0 or (value == 0 and not zero):
+        raise ConfigError(f"{name} must be {'0 or more' if zero else 'more than 0'}, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service is configured with."""
@@ -34,6 +41,10 @@ class Settings:
     max_body_bytes: int = 1_048_576
     blob_dir: Path | None = None
     max_package_bytes: int = 64 * 1024**3
+    #: How long an agency's session token lives (MLA_SESSION_TTL_SECONDS).
+    session_ttl_seconds: int = 3600
+    #: How long a recovery key waits before it can sign (MLA_RECOVERY_DELAY_HOURS).
+    recovery_delay_hours: int = 72
 
     @property
     def resolved_blob_dir(self) -> Path:
@@ -64,4 +75,6 @@ class Settings:
             max_body_bytes=_int(env, "MLA_MAX_BODY_BYTES", 1_048_576),
             blob_dir=Path(env["MLA_BLOB_DIR"]) if env.get("MLA_BLOB_DIR") else None,
             max_package_bytes=_int(env, "MLA_MAX_PACKAGE_BYTES", 64 * 1024**3),
+            session_ttl_seconds=_positive(env, "MLA_SESSION_TTL_SECONDS", 3600),
+            recovery_delay_hours=_positive(env, "MLA_RECOVERY_DELAY_HOURS", 72, zero=True),
         )

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from mla_tracker.cli.main import cli
 from tests.e2e.conftest import Server, start_server
+from tests.keys_support import cli_login
 from tests.support import OPERATOR_TOKEN, mla_content
 
 
@@ -25,12 +26,6 @@ def mla(*args: str, env: dict[str, str] | None = None, ok: bool = True) -> Resul
     else:
         assert result.exit_code != 0, result.output
     return result
-
-
-def _token(output: str) -> str:
-    match = re.search(r"token \(shown once, keep it secret\): (\S+)", output)
-    assert match, output
-    return match.group(1)
 
 
 def test_walkthrough(server: Server, tmp_path: Path) -> None:
@@ -55,40 +50,39 @@ def test_walkthrough(server: Server, tmp_path: Path) -> None:
     # keygen refuses to overwrite keys.
     assert "refusing to overwrite" in mla("keygen", "-o", str(keys["la"]), ok=False).output
 
-    la = _token(
-        mla(
-            "agency",
-            "add",
-            "--id",
-            "la-mps",
-            "--name",
-            "Lao MPS",
-            "--country",
-            "LA",
-            "--role",
-            "central_authority",
-            "--public-key",
-            str(keys["la"] / "signing.pub"),
-            env=op,
-        ).output
+    added = mla(
+        "agency",
+        "add",
+        "--id",
+        "la-mps",
+        "--name",
+        "Lao MPS",
+        "--country",
+        "LA",
+        "--role",
+        "central_authority",
+        "--public-key",
+        str(keys["la"] / "signing.pub"),
+        env=op,
+    ).output
+    assert "mla_" not in added  # the operator never sees an agency's session token
+    mla(
+        "agency",
+        "add",
+        "--id",
+        "th-oag",
+        "--name",
+        "Thai OAG",
+        "--country",
+        "TH",
+        "--role",
+        "central_authority",
+        "--public-key",
+        str(keys["th"] / "signing.key"),
+        env=op,
     )
-    th = _token(
-        mla(
-            "agency",
-            "add",
-            "--id",
-            "th-oag",
-            "--name",
-            "Thai OAG",
-            "--country",
-            "TH",
-            "--role",
-            "central_authority",
-            "--public-key",
-            str(keys["th"] / "signing.key"),
-            env=op,
-        ).output
-    )
+    # Laos logs in explicitly; Thailand's commands log in by themselves from MLA_KEY.
+    la = cli_login(server.url, str(keys["la"] / "signing.key"))
     mla(
         "agency",
         "add",
@@ -112,7 +106,7 @@ def test_walkthrough(server: Server, tmp_path: Path) -> None:
     request_file = tmp_path / "request.yaml"
     request_file.write_text(yaml.safe_dump(content))
     as_la = {"MLA_URL": server.url, "MLA_TOKEN": la, "MLA_KEY": str(keys["la"] / "signing.key")}
-    as_th = {"MLA_URL": server.url, "MLA_TOKEN": th, "MLA_KEY": str(keys["th"] / "signing.key")}
+    as_th = {"MLA_URL": server.url, "MLA_TOKEN": "", "MLA_KEY": str(keys["th"] / "signing.key")}
     created = mla("request", "create", str(request_file), env=as_la).output
     rid = created.split()[0]
     assert "transmitted" in created

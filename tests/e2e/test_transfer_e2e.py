@@ -14,11 +14,12 @@ import httpx
 import msgspec
 import pytest
 
+from mla_tracker import protocol
 from mla_tracker.crypto.keys import SigningKey
-from mla_tracker.crypto.statement import GENESIS, digest, encode_payload, sign_statement
+from mla_tracker.crypto.statement import GENESIS, digest
 from tests.e2e.conftest import Server
 from tests.e2e.test_cli import mla
-from tests.support import OPERATOR_TOKEN, mla_content
+from tests.support import OPERATOR_TOKEN, login_sync, mla_content
 
 DATA = os.urandom(5 * 1024 * 1024 + 3)
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -49,7 +50,8 @@ class Scene:
                 },
             )
             assert resp.status_code == 201, resp.text
-            self.keys[agency_id], self.tokens[agency_id] = key, resp.json()["token"]
+            self.keys[agency_id] = key
+            self.tokens[agency_id] = login_sync(self.http, agency_id, key)
         self.rid = uuid.uuid4()
         self.prev, self.seq = GENESIS, 0
         self.send("la-mps", "transmit", mla_content("la-mps", "th-oag"), path="/v1/requests")
@@ -65,23 +67,22 @@ class Scene:
         return {"Authorization": f"Bearer {token}"}
 
     def send(self, actor: str, action: str, body: dict[str, Any], path: str | None = None) -> None:
-        payload = encode_payload(
+        signed = protocol.sign(
+            self.keys[actor],
             request_id=self.rid,
             seq=self.seq + 1,
             prev=self.prev,
             action=action,
             actor=actor,
-            key_id=self.keys[actor].key_id,
             body=body,
         )
-        env = msgspec.to_builtins(sign_statement(payload, self.keys[actor]))
         resp = self.http.post(
             path or f"/v1/requests/{self.rid}/statements",
-            json=env,
+            json=protocol.to_json(signed),
             headers=self.auth(self.tokens[actor]),
         )
         assert resp.status_code == 201, resp.text
-        self.seq, self.prev = self.seq + 1, digest(payload)
+        self.seq, self.prev = self.seq + 1, digest(signed.envelope.payload_bytes())
 
     def deliver(self, package_id: str, data: bytes) -> str:
         self.send(

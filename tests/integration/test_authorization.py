@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
-
-from sqlalchemy import select
 
 from mla_tracker.crypto.keys import SigningKey
 from mla_tracker.crypto.statement import GENESIS
-from mla_tracker.storage.db import create_engine
-from mla_tracker.storage.tables import TokenRow
 from tests.integration.conftest import Cast, in_execution
 from tests.support import Agency, Hub, envelope_json, mla_content
 
@@ -104,50 +99,6 @@ async def test_request_submission_by_role(hub: Hub, cast: Cast) -> None:
             "/v1/requests/completeness", json=mla_content(signer.id, target), headers=headers
         )
         assert dry.status_code == (401 if who == "anonymous" else 200), who
-
-
-async def test_agency_management_is_operator_only(hub: Hub, cast: Cast) -> None:
-    for who, (headers, _agency) in _who(hub, cast).items():
-        ok = who == "operator"
-        deny = 401 if who == "anonymous" else 403
-        new_id = f"sg-{who.replace('_', '-')}"
-        calls: list[tuple[str, dict[str, Any], int]] = [
-            (
-                "/v1/agencies",
-                {"id": new_id, "name": "SG AGC", "country": "SG", "role": "central_authority"},
-                201,
-            ),
-            (
-                f"/v1/agencies/{cast.outsider.id}/keys",
-                {"public_key": SigningKey.generate().public.to_base64()},
-                201,
-            ),
-            (f"/v1/agencies/{cast.outsider.id}/tokens", {}, 201),
-            (f"/v1/agencies/{cast.outsider.id}/keys/{cast.outsider.key.key_id}/revoke", {}, 200),
-        ]
-        for path, body, status in calls:
-            resp = await hub.client.post(path, json=body, headers=headers)
-            assert resp.status_code == (status if ok else deny), (who, path, resp.text)
-        # The directory is public to everyone.
-        assert (await hub.client.get("/v1/agencies", headers=headers)).status_code == 200
-        resp = await hub.client.get(f"/v1/agencies/{cast.lao.id}", headers=headers)
-        assert resp.status_code == 200
-        assert resp.json()["keys"][0]["key_id"] == cast.lao.key.key_id
-
-
-async def test_issued_token_works_and_tokens_are_stored_hashed(
-    hub: Hub, cast: Cast, database_url: str
-) -> None:
-    resp = await hub.client.post(f"/v1/agencies/{cast.lao.id}/tokens", headers=hub.operator)
-    token = resp.json()["token"]
-    listed = await hub.client.get("/v1/requests", headers={"Authorization": f"Bearer {token}"})
-    assert listed.status_code == 200
-    engine = create_engine(database_url, pool=False)
-    async with engine.connect() as conn:
-        stored = (await conn.execute(select(TokenRow.token_hash))).scalars().all()
-    await engine.dispose()
-    assert token not in stored and cast.lao.token not in stored
-    assert all(len(h) == 64 for h in stored)
 
 
 async def test_health_and_ready_need_no_token(hub: Hub) -> None:

@@ -8,11 +8,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 
+from mla_tracker.crypto import dsse
 from mla_tracker.crypto.keys import SigningKey
-from mla_tracker.crypto.statement import GENESIS
+from mla_tracker.crypto.statement import GENESIS, PAYLOAD_TYPE
 from tests.integration.conftest import Cast
+from tests.keys_support import key_event, login_token
 from tests.support import Hub, envelope_json, mla_content
 
 PROBLEM = "application/problem+json"
@@ -43,10 +46,39 @@ async def scene(hub: Hub, cast: Cast) -> tuple[str, int, str]:
     return rid, seq, head
 
 
-def _tamper(env: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    out = copy.deepcopy(env)
-    out.update(changes)
+def _tamper(signed: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """The signed statement with envelope fields replaced."""
+    out = copy.deepcopy(signed)
+    out["envelope"].update(changes)
     return out
+
+
+def _unpad(text: str) -> str:
+    return text.rstrip("=")
+
+
+def _urlsafe(text: str) -> str:
+    return text.replace("+", "-").replace("/", "_")
+
+
+def _awkward(agency: Any, rid: uuid.UUID, seq: int, head: str) -> dict[str, Any]:
+    """A good statement whose payload base64 is padded and whose signature and body base64
+    hold '+' or '/', so that unpadded and URL-safe spellings of each differ from it.
+
+    JSON allows spaces after '{', which shifts the payload against base64's 3-byte groups
+    (and changes the signature) until all hold; the statement stays valid and signed.
+    """
+    body = {"note": "??>>~~"}  # '?', '>' and '~' put '/' and '+' into base64
+    plain = envelope_json(agency, rid, seq, head, "accept", body)
+    payload = base64.b64decode(plain["envelope"]["payload"])
+    for spaces in range(1, 200):
+        variant = b"{" + b" " * spaces + payload[1:]
+        envelope = msgspec.to_builtins(dsse.sign(PAYLOAD_TYPE, variant, agency.key))
+        sig = envelope["signatures"][0]["sig"]
+        if envelope["payload"].endswith("=") and ("+" in sig or "/" in sig):
+            assert "/" in plain["body"] or "+" in plain["body"]
+            return {"envelope": envelope, "body": plain["body"]}
+    raise AssertionError("no payload with '+' or '/' found")
 
 
 async def test_each_bad_statement_is_refused_and_changes_nothing(
@@ -55,16 +87,63 @@ async def test_each_bad_statement_is_refused_and_changes_nothing(
     rid, seq, head = scene
     url = f"/v1/requests/{rid}/statements"
     before = await _snapshot(hub, cast, rid)
-    good = envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {})
-    flipped_sig = base64.b64decode(good["signatures"][0]["sig"])
+    rid_uuid = uuid.UUID(rid)
+    good = envelope_json(cast.thai, rid_uuid, seq + 1, head, "accept", {})
+    good_sig = good["envelope"]["signatures"][0]
+    flipped_sig = base64.b64decode(good_sig["sig"])
     flipped_sig = bytes([flipped_sig[0] ^ 1]) + flipped_sig[1:]
     stranger = SigningKey.generate()
-    old_seq_env = envelope_json(cast.thai, uuid.UUID(rid), seq, head, "accept", {})
+    old_seq_env = envelope_json(cast.thai, rid_uuid, seq, head, "accept", {})
+    awkward = _awkward(cast.thai, rid_uuid, seq + 1, head)
+    awkward_sig = awkward["envelope"]["signatures"][0]
+    # The body is signed by digest: a correctly signed body with a duplicate key, and a
+    # correct body whose bytes differ from what was signed.
+    duplicate_body = envelope_json(
+        cast.thai, rid_uuid, seq + 1, head, "accept", b'{"note":"a","note":"b"}'
+    )
+    nested_duplicate = envelope_json(
+        cast.thai,
+        rid_uuid,
+        seq + 1,
+        head,
+        "refuse",
+        b'{"grounds":["other"],"reasons":"x","x":{"a":1,"a":2}}',
+    )
+    deep_body = envelope_json(
+        cast.thai, rid_uuid, seq + 1, head, "accept", b'{"note":' + b"[" * 40 + b"]" * 40 + b"}"
+    )
+    other_body = dict(good, body=base64.b64encode(b'{"note":"not what was signed"}').decode())
+    meta_lie = envelope_json(
+        cast.thai, rid_uuid, seq + 1, head, "accept", {}, meta={"executing_agency": "th-ccib"}
+    )
     cases: list[tuple[str, Any, int]] = [
-        ("malformed JSON", b"{not json", 400),
+        ("malformed JSON", b"{not json", 422),
         ("wrong types", _tamper(good, signatures="nope"), 400),
-        ("unknown field", _tamper(good, extra=1), 400),
+        ("unknown field", dict(good, extra=1), 400),
+        ("no body beside the envelope", {"envelope": good["envelope"]}, 400),
         ("bad base64 payload", _tamper(good, payload="%%%not-base64%%%"), 422),
+        (
+            "unpadded base64 payload",
+            _tamper(awkward, payload=_unpad(awkward["envelope"]["payload"])),
+            422,
+        ),
+        (
+            "URL-safe base64 signature",
+            _tamper(awkward, signatures=[{**awkward_sig, "sig": _urlsafe(awkward_sig["sig"])}]),
+            422,
+        ),
+        (
+            "unpadded base64 signature",
+            _tamper(awkward, signatures=[{**awkward_sig, "sig": _unpad(awkward_sig["sig"])}]),
+            422,
+        ),
+        ("URL-safe base64 body", dict(awkward, body=_urlsafe(awkward["body"])), 422),
+        ("unpadded base64 body", dict(awkward, body=_unpad(awkward["body"])), 422),
+        ("duplicate key in the body", duplicate_body, 422),
+        ("duplicate key nested in the body", nested_duplicate, 422),
+        ("body nested too deep", deep_body, 422),
+        ("body does not match its digest", other_body, 422),
+        ("meta that the body does not carry", meta_lie, 422),
         (
             "bad signature",
             _tamper(
@@ -77,29 +156,29 @@ async def test_each_bad_statement_is_refused_and_changes_nothing(
         ),
         (
             "someone else's key",
-            envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {}, key=cast.lao.key),
+            envelope_json(cast.thai, rid_uuid, seq + 1, head, "accept", {}, key=cast.lao.key),
             422,
         ),
         (
             "unregistered key",
-            envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {}, key=stranger),
+            envelope_json(cast.thai, rid_uuid, seq + 1, head, "accept", {}, key=stranger),
             422,
         ),
         (
             "stale prev",
-            envelope_json(cast.thai, uuid.UUID(rid), seq + 1, GENESIS, "accept", {}),
+            envelope_json(cast.thai, rid_uuid, seq + 1, GENESIS, "accept", {}),
             409,
         ),
         ("replayed old slot", old_seq_env, 409),
-        ("gap in seq", envelope_json(cast.thai, uuid.UUID(rid), seq + 2, head, "accept", {}), 409),
+        ("gap in seq", envelope_json(cast.thai, rid_uuid, seq + 2, head, "accept", {}), 409),
         (
             "unknown action",
-            envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "approve", {}),
+            envelope_json(cast.thai, rid_uuid, seq + 1, head, "approve", {}),
             422,
         ),
         (
             "bad body",
-            envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "refuse", {"grounds": []}),
+            envelope_json(cast.thai, rid_uuid, seq + 1, head, "refuse", {"grounds": []}),
             422,
         ),
         (
@@ -111,7 +190,7 @@ async def test_each_bad_statement_is_refused_and_changes_nothing(
             "future issued_at",
             envelope_json(
                 cast.thai,
-                uuid.UUID(rid),
+                rid_uuid,
                 seq + 1,
                 head,
                 "accept",
@@ -122,12 +201,10 @@ async def test_each_bad_statement_is_refused_and_changes_nothing(
         ),
         (
             "actor is not the caller",
-            envelope_json(
-                cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {}, actor=cast.lao.id
-            ),
+            envelope_json(cast.thai, rid_uuid, seq + 1, head, "accept", {}, actor=cast.lao.id),
             403,
         ),
-        ("oversized body", {"payloadType": "x" * 2_000_000, "payload": "", "signatures": []}, 413),
+        ("oversized body", {"envelope": {"payloadType": "x" * 2_000_000}}, 413),
     ]
     for name, body, status in cases:
         if isinstance(body, bytes):
@@ -137,8 +214,19 @@ async def test_each_bad_statement_is_refused_and_changes_nothing(
         else:
             resp = await hub.client.post(url, json=body, headers=cast.thai.auth)
         assert resp.status_code == status, f"{name}: {resp.status_code} {resp.text}"
-        await _assert_problem(resp, status)
+        problem = await _assert_problem(resp, status)
+        if "base64" in name:
+            assert "base64" in problem["detail"], (name, problem)
         assert await _snapshot(hub, cast, rid) == before, f"{name} changed something"
+    # A padded, '+'/'/'-bearing payload is fine as it is: only its other spellings fail.
+    assert (await hub.client.post(url, json=awkward, headers=cast.thai.auth)).status_code == 201
+    before = await _snapshot(hub, cast, rid)
+    seq, head = await hub.head(cast.thai, rid)
+    good = envelope_json(
+        cast.thai, rid_uuid, seq + 1, head, "assign", {"executing_agency": cast.thai_police.id}
+    )
+    # The good statement itself is accepted: every case above failed for its own reason.
+    assert (await hub.client.post(url, json=good, headers=cast.thai.auth)).status_code == 201
     # An unknown request id is a 404 problem.
     other = uuid.uuid4()
     resp = await hub.client.post(
@@ -155,8 +243,49 @@ async def test_each_bad_statement_is_refused_and_changes_nothing(
     )
 
 
+async def test_the_wire_format_is_strict_on_every_json_endpoint(
+    hub: Hub, cast: Cast, scene: tuple[str, int, str]
+) -> None:
+    rid, seq, head = scene
+    before = await _snapshot(hub, cast, rid)
+    good = envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {})
+    deep = b'{"a":' * 1000 + b"1" + b"}" * 1000
+    text = msgspec.json.encode(good)
+    duplicate_top = text[:-1] + b',"body":' + msgspec.json.encode(good["body"]) + b"}"
+    paths = (f"/v1/requests/{rid}/statements", "/v1/requests", "/v1/requests/completeness")
+    for path in paths:
+        for name, content, media, status in [
+            ("nested 1,000 deep", deep, "application/json", 422),
+            ("duplicate top-level key", duplicate_top, "application/json", 422),
+            ("text/plain", text, "text/plain", 415),
+            ("no content type", text, "", 415),
+            ("latin-1 charset", text, "application/json; charset=iso-8859-1", 415),
+            ("not UTF-8", b'{"a":"\xff"}', "application/json", 422),
+        ]:
+            headers = {**cast.thai.auth, "content-type": media}
+            resp = await hub.client.post(path, content=content, headers=headers)
+            problem = await _assert_problem(resp, status)
+            assert problem["detail"], (path, name)
+            assert await _snapshot(hub, cast, rid) == before, f"{path} {name} changed something"
+    # The package upload streams raw bytes and is not held to the JSON rules.
+    resp = await hub.client.put(
+        f"/v1/requests/{rid}/packages/none/content",
+        content=b"raw",
+        headers={**cast.thai.auth, "content-type": "application/octet-stream"},
+    )
+    assert resp.status_code == 404, resp.text
+
+
 async def test_revoked_key_is_refused(hub: Hub, cast: Cast, scene: tuple[str, int, str]) -> None:
     rid, seq, head = scene
+    # Thailand rotates in a new key (signed with its current one) and logs in with it.
+    new_key = SigningKey.generate()
+    added = await key_event(
+        hub.client, cast.thai.id, "add", new_key.key_id, cast.thai.key, public_key=new_key.public
+    )
+    assert added.status_code == 201, added.text
+    token = await login_token(hub.client, cast.thai.id, new_key)
+    auth = {"Authorization": f"Bearer {token}"}
     resp = await hub.client.post(
         f"/v1/agencies/{cast.thai.id}/keys/{cast.thai.key.key_id}/revoke",
         json={},
@@ -164,20 +293,13 @@ async def test_revoked_key_is_refused(hub: Hub, cast: Cast, scene: tuple[str, in
     )
     assert resp.status_code == 200 and resp.json()["revoked_at"]
     before = await _snapshot(hub, cast, rid)
-    resp = await hub.act(cast.thai, rid, "accept")
+    env = envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {})
+    resp = await hub.client.post(f"/v1/requests/{rid}/statements", json=env, headers=auth)
     body = await _assert_problem(resp, 422)
     assert "revoked" in body["detail"]
     assert await _snapshot(hub, cast, rid) == before
-    # A rotated-in key works.
-    new_key = SigningKey.generate()
-    resp = await hub.client.post(
-        f"/v1/agencies/{cast.thai.id}/keys",
-        json={"public_key": new_key.public.to_base64()},
-        headers=hub.operator,
-    )
-    assert resp.status_code == 201, resp.text
     env = envelope_json(cast.thai, uuid.UUID(rid), seq + 1, head, "accept", {}, key=new_key)
-    resp = await hub.client.post(f"/v1/requests/{rid}/statements", json=env, headers=cast.thai.auth)
+    resp = await hub.client.post(f"/v1/requests/{rid}/statements", json=env, headers=auth)
     assert resp.status_code == 201, resp.text
 
 

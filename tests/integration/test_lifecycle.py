@@ -4,37 +4,18 @@ from __future__ import annotations
 
 import uuid
 
-from mla_tracker.crypto.dsse import Envelope
-from mla_tracker.crypto.keys import VerifyingKey
-from mla_tracker.crypto.statement import verify_chain
 from tests.integration.conftest import Cast
-from tests.support import Hub, in_days, mla_content, preservation_content
+from tests.support import Hub, in_days, mla_content, preservation_content, verify_offline
 
 
 async def _verify_chain_offline(hub: Hub, cast: Cast, rid: str) -> list[str]:
-    """Fetch the directory and statements as an auditor would, verify every link."""
-    directory = (await hub.client.get("/v1/agencies")).json()
-    keys = {
-        k["key_id"]: VerifyingKey.from_base64(k["public_key"]) for a in directory for k in a["keys"]
-    }
-    resp = await hub.client.get(f"/v1/requests/{rid}/statements", headers=cast.auditor.auth)
-    assert resp.status_code == 200
-    rows = resp.json()
-    envelopes = [
-        Envelope(
-            **{
-                **r["envelope"],
-                "signatures": [
-                    __import__("mla_tracker.crypto.dsse", fromlist=["Signature"]).Signature(**s)
-                    for s in r["envelope"]["signatures"]
-                ],
-            }
-        )
-        for r in rows
-    ]
-    head = verify_chain(envelopes, keys.__getitem__)
-    assert head == rows[-1]["digest"]
-    return [r["action"] for r in rows]
+    """Verify as an auditor (no bodies) and as the requester (every body), offline."""
+    audited = await verify_offline(hub, cast.auditor, rid)
+    assert audited.bodies_checked == 0
+    party = await verify_offline(hub, cast.lao, rid)
+    assert party.bodies_checked == len(party.statements)
+    assert party.head_digest == audited.head_digest
+    return [st.action for st in audited.statements]
 
 
 async def test_full_mla_lifecycle(hub: Hub, cast: Cast) -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from mla_tracker.crypto import dsse
 from mla_tracker.crypto.errors import (
+    BodyMismatch,
     ChainError,
     CryptoError,
     EnvelopeFormatError,
@@ -23,6 +24,7 @@ from mla_tracker.crypto.keys import SigningKey, VerifyingKey, key_id_of
 from mla_tracker.crypto.statement import (
     GENESIS,
     PAYLOAD_TYPE,
+    body_digest,
     digest,
     encode_payload,
     sign_statement,
@@ -42,6 +44,23 @@ def _key_for(key_id: str) -> VerifyingKey:
         raise SignatureError(f"unknown key {key_id}") from None
 
 
+class AgencyKeys:
+    """agency-i holds KEYS[i], at any time (key validity is KeyHistory's job, tested there)."""
+
+    def key_for(self, agency_id: str, key_id: str, at: datetime) -> VerifyingKey:
+        key = _key_for(key_id)
+        if f"agency-{KEYS.index(next(k for k in KEYS if k.key_id == key_id))}" != agency_id:
+            raise SignatureError(f"key {key_id} is not {agency_id}'s")
+        return key
+
+
+RESOLVER = AgencyKeys()
+
+
+def _body(seq: int) -> bytes:
+    return b'{"n":%d}' % seq
+
+
 def _chain(actions: list[tuple[int, str]]) -> list[dsse.Envelope]:
     prev = GENESIS
     out = []
@@ -54,7 +73,7 @@ def _chain(actions: list[tuple[int, str]]) -> list[dsse.Envelope]:
             action=action,
             actor=f"agency-{signer}",
             key_id=key.key_id,
-            body={"n": seq},
+            body_sha256=body_digest(_body(seq)),
         )
         out.append(sign_statement(payload, key))
         prev = digest(payload)
@@ -91,7 +110,7 @@ def test_sign_verify_round_trip_and_exact_bytes() -> None:
         action="transmit",
         actor="la-mps",
         key_id=KEYS[0].key_id,
-        body={"x": 1},
+        body_sha256=body_digest(b"{}"),
         issued_at=datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC),
     )
     env = sign_statement(payload, KEYS[0])
@@ -145,8 +164,12 @@ actions_strategy = st.lists(
 @given(actions=actions_strategy)
 def test_any_valid_chain_verifies(actions: list[tuple[int, str]]) -> None:
     envelopes = _chain(actions)
-    head = verify_chain(envelopes, _key_for)
-    assert head == digest(envelopes[-1].payload_bytes())
+    statements = verify_chain(envelopes, RESOLVER)
+    assert [s.seq for s in statements] == list(range(1, len(envelopes) + 1))
+    bodies = [_body(i) for i in range(1, len(envelopes) + 1)]
+    assert len(verify_chain(envelopes, RESOLVER, bodies)) == len(envelopes)
+    # Bodies withheld (auditors) or deleted (retention) break nothing.
+    assert len(verify_chain(envelopes, RESOLVER, [None] * len(envelopes))) == len(envelopes)
 
 
 @settings(max_examples=80, deadline=None)
@@ -161,7 +184,7 @@ def test_any_altered_byte_is_caught(actions: list[tuple[int, str]], data: st.Dat
         envelopes[index], payload=base64.b64encode(bytes(payload)).decode()
     )
     with pytest.raises(CryptoError):
-        verify_chain(envelopes, _key_for)
+        verify_chain(envelopes, RESOLVER)
 
 
 @settings(max_examples=60, deadline=None)
@@ -177,7 +200,7 @@ def test_reordering_or_gaps_are_caught(actions: list[tuple[int, str]], data: st.
     else:
         del envelopes[data.draw(st.integers(0, len(envelopes) - 2))]
     with pytest.raises(ChainError):
-        verify_chain(envelopes, _key_for)
+        verify_chain(envelopes, RESOLVER)
 
 
 def test_statement_from_another_request_breaks_the_chain() -> None:
@@ -187,14 +210,44 @@ def test_statement_from_another_request_breaks_the_chain() -> None:
         seq=3,
         prev=digest(envelopes[-1].payload_bytes()),
         action="accept",
-        actor="a",
+        actor="agency-1",
         key_id=KEYS[1].key_id,
-        body={},
+        body_sha256=body_digest(b"{}"),
     )
     envelopes.append(sign_statement(payload, KEYS[1]))
     with pytest.raises(ChainError):
-        verify_chain(envelopes, _key_for)
+        verify_chain(envelopes, RESOLVER)
 
 
 def test_payload_type_constant() -> None:
-    assert PAYLOAD_TYPE == "application/vnd.mla-tracker.statement+json"
+    assert PAYLOAD_TYPE == "application/vnd.mla-tracker.statement.v2+json"
+
+
+@settings(max_examples=40, deadline=None)
+@given(actions=actions_strategy, data=st.data())
+def test_a_body_that_does_not_match_its_digest_is_caught(
+    actions: list[tuple[int, str]], data: st.DataObject
+) -> None:
+    envelopes = _chain(actions)
+    bodies: list[bytes | None] = [_body(i) for i in range(1, len(envelopes) + 1)]
+    index = data.draw(st.integers(0, len(envelopes) - 1))
+    bodies[index] = b'{"n":%d} ' % (index + 1)  # one trailing space: other bytes
+    with pytest.raises(BodyMismatch) as caught:
+        verify_chain(envelopes, RESOLVER, bodies)
+    assert f"statement seq {index + 1}" in caught.value.__notes__
+
+
+def test_a_key_of_another_agency_is_refused() -> None:
+    envelopes = _chain([(0, "transmit")])
+    forged = encode_payload(
+        request_id=RID,
+        seq=1,
+        prev=GENESIS,
+        action="transmit",
+        actor="agency-1",  # claims to be agency-1, signs with agency-0's key
+        key_id=KEYS[0].key_id,
+        body_sha256=body_digest(b"{}"),
+    )
+    with pytest.raises(SignatureError, match="not agency-1's"):
+        verify_chain([sign_statement(forged, KEYS[0])], RESOLVER)
+    assert verify_chain(envelopes, RESOLVER)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from litestar import Litestar
@@ -24,13 +25,15 @@ from ..storage.server_key import load_or_create
 from ..storage.tables import TokenRow
 from ..workflows.context import Context, Policy, utc_now
 from ..workflows.principals import hash_token, new_token
-from .controllers.agencies import AgencyController
+from .controllers.agencies import AgencyController, all_key_events
 from .controllers.evidence import EvidenceController
 from .controllers.health import HealthController, server_key
 from .controllers.requests import RequestController
+from .controllers.sessions import SessionController
 from .controllers.whoami import whoami
 from .deps import provide_context, provide_principal
 from .problems import EXCEPTION_HANDLERS
+from .strict_json import strict_json_body
 
 log = logging.getLogger("mla_tracker")
 OPERATOR_TOKEN_FILE = "operator.token"
@@ -38,7 +41,7 @@ SERVER_KEY_FILE = "server.key"
 
 
 def _swagger_assets() -> Path:
-    import swagger_ui_bundle
+    import swagger_ui_bundle  # type: ignore[import-untyped]
 
     return Path(str(swagger_ui_bundle.swagger_ui_path))
 
@@ -71,8 +74,10 @@ async def ensure_operator_token(ctx: Context, settings: Settings) -> str | None:
     return str(path.resolve())
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """Build the service from settings (default: the environment)."""
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
+) -> Litestar:
+    """Build the service from settings (default: the environment); `clock` is for tests."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -80,7 +85,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine = create_engine(settings.resolved_database_url)
         ctx = Context(
             sessions=session_factory(engine),
-            policy=Policy(max_package_bytes=settings.max_package_bytes),
+            policy=Policy(
+                max_package_bytes=settings.max_package_bytes,
+                session_ttl=timedelta(seconds=settings.session_ttl_seconds),
+                recovery_delay=timedelta(hours=settings.recovery_delay_hours),
+            ),
+            clock=clock,
             server_key=load_or_create(settings.data_dir / SERVER_KEY_FILE),
             blobs=FileBlobStore(settings.resolved_blob_dir),
             operator_token_hash=hash_token(settings.operator_token)
@@ -124,6 +134,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             HealthController,
             AgencyController,
+            SessionController,
+            all_key_events,
             RequestController,
             EvidenceController,
             server_key,
@@ -137,6 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "principal": Provide(provide_principal),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=strict_json_body,
         lifespan=[lifespan],
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,

@@ -1,4 +1,8 @@
-"""Every error leaves as RFC 9457 problem details (application/problem+json)."""
+"""Every error leaves as RFC 9457 problem details (application/problem+json).
+
+Errors raised on purpose are `MlaError`s and carry their own status and problem type, so
+this module maps them without a table; litestar's own errors and bugs are handled here too.
+"""
 
 from __future__ import annotations
 
@@ -10,57 +14,22 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from ..crypto.errors import CryptoError
-from ..domain.errors import (
-    ContentInvalid,
-    DomainError,
-    PartyRefused,
-    RequestIncomplete,
-    TransitionRefused,
-)
-from ..storage.blobs import BlobError, BlobMismatch, BlobMissing, BlobTooLarge
-from ..workflows.errors import (
-    AlreadyExists,
-    AuthenticationFailed,
-    Forbidden,
-    InvalidQuery,
-    KeyRejected,
-    NotFound,
-    NotReady,
-    StaleHead,
-    StatementRejected,
-    WorkflowError,
-)
-from ..workflows.evidence import NotUploaded, RangeNotSatisfiable
+from ..errors import MlaError
 
 PROBLEM_BASE = "https://mla-tracker.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("mla_tracker.api")
 
-#: error class → (status, problem type slug); the most specific class wins.
-STATUS: list[tuple[type[Exception], int, str]] = [
-    (BlobTooLarge, 413, "package-too-large"),
-    (BlobMismatch, 422, "package-mismatch"),
-    (BlobMissing, 409, "package-missing"),
-    (NotUploaded, 409, "package-not-uploaded"),
-    (RangeNotSatisfiable, 416, "range-not-satisfiable"),
-    (NotReady, 503, "not-ready"),
-    (RequestIncomplete, 422, "request-incomplete"),
-    (PartyRefused, 403, "not-your-move"),
-    (TransitionRefused, 409, "action-not-allowed"),
-    (ContentInvalid, 422, "invalid-content"),
-    (DomainError, 422, "domain-rule"),
-    (StaleHead, 409, "stale-head"),
-    (NotFound, 404, "not-found"),
-    (AuthenticationFailed, 401, "unauthenticated"),
-    (Forbidden, 403, "forbidden"),
-    (AlreadyExists, 409, "already-exists"),
-    (KeyRejected, 422, "key-rejected"),
-    (StatementRejected, 422, "statement-rejected"),
-    (InvalidQuery, 400, "invalid-query"),
-    (WorkflowError, 400, "bad-request"),
-    (CryptoError, 422, "statement-rejected"),
-]
+#: Litestar's own HTTP errors: status → (problem type slug, title).
+_HTTP_PROBLEMS: dict[int, tuple[str, str]] = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthenticated", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("body-too-large", "Body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
 
 
 def problem(
@@ -69,6 +38,8 @@ def problem(
     title: str,
     detail: str,
     request: Request[Any, Any, Any],
+    *,
+    headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response[dict[str, Any]]:
     """A problem-details response."""
@@ -80,34 +51,22 @@ def problem(
         "instance": request.url.path,
     }
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-    if isinstance(extra.get("size"), int) and status == 416:
-        headers["Content-Range"] = f"bytes */{extra['size']}"
-    return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
-
-
-def _extra(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, RequestIncomplete):
-        return {
-            "missing": [
-                {"field": m.field, "message": m.message, "severity": m.severity}
-                for m in exc.missing
-            ]
-        }
-    if isinstance(exc, StaleHead):
-        return {"head": {"seq": exc.head_seq, "digest": exc.head_digest}}
-    if isinstance(exc, RangeNotSatisfiable):
-        return {"size": exc.size}
-    return {}
+    return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers or {})
 
 
 def on_app_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """Map a domain, crypto or workflow error to its problem."""
-    for cls, status, slug in STATUS:
-        if isinstance(exc, cls):
-            title = getattr(exc, "title", cls.__name__)
-            return problem(status, slug, title, str(exc), request, **_extra(exc))
-    return on_unexpected(request, exc)
+    """Any error raised on purpose, from the status and type it carries."""
+    if not isinstance(exc, MlaError):
+        return on_unexpected(request, exc)
+    return problem(
+        exc.status,
+        exc.problem,
+        exc.title,
+        str(exc),
+        request,
+        headers=exc.headers(),
+        **exc.extra(),
+    )
 
 
 def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -116,16 +75,9 @@ def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
     extra: dict[str, Any] = {}
     if isinstance(exc, ValidationException) and exc.extra:
         extra["errors"] = exc.extra
-    slug = {
-        400: "bad-request",
-        404: "not-found",
-        405: "method-not-allowed",
-        413: "body-too-large",
-        401: "unauthenticated",
-        403: "forbidden",
-    }.get(status, "http-error")
-    title = {400: "Bad request", 413: "Body too large"}.get(status, exc.__class__.__name__)
-    return problem(status, slug, title, exc.detail, request, **extra)
+    slug, title = _HTTP_PROBLEMS.get(status, ("http-error", exc.__class__.__name__))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem(status, slug, title, exc.detail, request, headers=headers, **extra)
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -141,10 +93,7 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[d
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    DomainError: on_app_error,
-    BlobError: on_app_error,
-    WorkflowError: on_app_error,
-    CryptoError: on_app_error,
+    MlaError: on_app_error,
     HTTPException: on_http_error,
     Exception: on_unexpected,
 }

@@ -2,60 +2,27 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import date, datetime
 from typing import Any
 
 import msgspec
 
+from ..crypto import wire
 from ..storage.tables import (
-    AgencyKeyRow,
-    AgencyRow,
     CustodyRow,
     PackageRow,
     RequestRow,
     StatementRow,
 )
-from ..workflows.agencies import AgencyView
-
-
-class KeyOut(msgspec.Struct, frozen=True):
-    """A public signing key in the directory."""
-
-    key_id: str
-    public_key: str
-    valid_from: datetime
-    revoked_at: datetime | None
-
-
-class AgencyOut(msgspec.Struct, frozen=True):
-    """An agency in the public directory."""
-
-    id: str
-    name: str
-    country: str
-    role: str
-    timezone: str
-    keys: list[KeyOut]
-
-
-class AgencyCreated(msgspec.Struct, frozen=True):
-    """A newly registered agency and its bearer token (shown once, stored hashed)."""
-
-    agency: AgencyOut
-    token: str
-
-
-class TokenOut(msgspec.Struct, frozen=True):
-    """A newly issued bearer token, shown once."""
-
-    agency_id: str
-    token: str
 
 
 class RequestSummary(msgspec.Struct, frozen=True, kw_only=True):
-    """A request's current state: the projection of its statements."""
+    """A request's current state: the projection of its statements.
+
+    Fields taken from statement bodies (case_reference, respond_by, preserved_until,
+    linked_request_id) are null for auditors, who read signed metadata only.
+    """
 
     id: uuid.UUID
     kind: str
@@ -64,7 +31,7 @@ class RequestSummary(msgspec.Struct, frozen=True, kw_only=True):
     requesting_agency: str
     requested_agency: str
     executing_agency: str | None
-    case_reference: str
+    case_reference: str | None
     respond_by: date | None
     preserved_until: date | None
     linked_request_id: uuid.UUID | None
@@ -74,9 +41,10 @@ class RequestSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RequestOut(RequestSummary, frozen=True, kw_only=True):
-    """A request's state with the content it was transmitted with."""
+    """A request's state with the content it was transmitted with (null for auditors, or
+    once deleted after retention)."""
 
-    content: dict[str, Any]
+    content: dict[str, Any] | None
 
 
 class RequestList(msgspec.Struct, frozen=True):
@@ -86,8 +54,12 @@ class RequestList(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
-class StatementOut(msgspec.Struct, frozen=True):
-    """An accepted statement with the envelope exactly as verified."""
+class StatementOut(msgspec.Struct, frozen=True, kw_only=True):
+    """An accepted statement: the envelope exactly as verified and, for parties, its body.
+
+    `body` is standard base64 of the detached body's exact bytes, whose SHA-256 is
+    `body_sha256`; it is null for auditors and once the body was deleted after retention.
+    """
 
     seq: int
     digest: str
@@ -97,7 +69,9 @@ class StatementOut(msgspec.Struct, frozen=True):
     key_id: str
     issued_at: datetime
     received_at: datetime
+    body_sha256: str
     envelope: dict[str, Any]
+    body: str | None
 
 
 class AcceptedOut(msgspec.Struct, frozen=True):
@@ -123,21 +97,8 @@ class CompletenessOut(msgspec.Struct, frozen=True):
     missing: list[MissingOut]
 
 
-def key_out(row: AgencyKeyRow) -> KeyOut:
-    """Map a key row."""
-    return KeyOut(
-        row.key_id, base64.b64encode(row.public_key).decode(), row.valid_from, row.revoked_at
-    )
-
-
-def agency_out(view: AgencyView) -> AgencyOut:
-    """Map an agency with its keys."""
-    a: AgencyRow = view.agency
-    return AgencyOut(a.id, a.name, a.country, a.role, a.timezone, [key_out(k) for k in view.keys])
-
-
-def _summary_fields(row: RequestRow) -> dict[str, Any]:
-    return {
+def _summary_fields(row: RequestRow, bodies: bool) -> dict[str, Any]:
+    fields = {
         "id": row.id,
         "kind": row.kind,
         "state": row.state,
@@ -153,20 +114,28 @@ def _summary_fields(row: RequestRow) -> dict[str, Any]:
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
+    if not bodies:
+        fields.update(dict.fromkeys(BODY_FIELDS))
+    return fields
 
 
-def request_summary(row: RequestRow) -> RequestSummary:
+#: Summary fields that come from statement bodies, never shown to auditors.
+BODY_FIELDS = ("case_reference", "respond_by", "preserved_until", "linked_request_id")
+
+
+def request_summary(row: RequestRow, *, bodies: bool) -> RequestSummary:
     """Map a request projection, without its content."""
-    return RequestSummary(**_summary_fields(row))
+    return RequestSummary(**_summary_fields(row, bodies))
 
 
-def request_out(row: RequestRow) -> RequestOut:
-    """Map a request projection with its content."""
-    return RequestOut(**_summary_fields(row), content=row.content)
+def request_out(row: RequestRow, *, bodies: bool) -> RequestOut:
+    """Map a request projection with its content (parties only)."""
+    return RequestOut(**_summary_fields(row, bodies), content=row.content if bodies else None)
 
 
-def statement_out(row: StatementRow) -> StatementOut:
-    """Map a statement row."""
+def statement_out(row: StatementRow, *, bodies: bool) -> StatementOut:
+    """Map a statement row; its body only when the caller may read bodies."""
+    body = row.body if bodies else None
     return StatementOut(
         seq=row.seq,
         digest=row.digest,
@@ -176,7 +145,9 @@ def statement_out(row: StatementRow) -> StatementOut:
         key_id=row.key_id,
         issued_at=row.issued_at,
         received_at=row.received_at,
+        body_sha256=row.body_sha256,
         envelope=msgspec.json.decode(row.envelope),
+        body=None if body is None else wire.b64encode(body),
     )
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import click
+import msgspec
 
 from ..crypto.errors import KeyFormatError
 from ..crypto.keys import SigningKey
@@ -68,19 +71,82 @@ def describe_problem(resp: httpx.Response) -> str:
     return "\n".join(lines)
 
 
-def api_options(func: Any) -> Any:
-    """--url and --token, defaulting to MLA_URL and MLA_TOKEN."""
-    func = click.option(
-        "--token", envvar="MLA_TOKEN", help="bearer token [env MLA_TOKEN]", show_envvar=False
-    )(func)
-    func = click.option(
-        "--url",
-        envvar="MLA_URL",
-        default=DEFAULT_URL,
-        show_default=True,
-        help="service URL [env MLA_URL]",
-    )(func)
-    return func
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@overload
+def api_options(func: F) -> F: ...
+
+
+@overload
+def api_options(*, auto_login: bool = True) -> Callable[[F], F]: ...
+
+
+def api_options(func: F | None = None, *, auto_login: bool = True) -> F | Callable[[F], F]:
+    """--url and --token, defaulting to MLA_URL and MLA_TOKEN.
+
+    Without a token but with a signing key (--key or MLA_KEY), the command first logs in by
+    signing a challenge (docs/keys.md) and runs with that short-lived session token.
+    """
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if auto_login and not kwargs.get("token"):
+                key_path = kwargs.get("key") or os.environ.get("MLA_KEY")
+                if key_path:
+                    session = login(kwargs["url"], load_signing_key(key_path))
+                    kwargs["token"] = session["token"]
+            return command(*args, **kwargs)
+
+        run = click.option(
+            "--token", envvar="MLA_TOKEN", help="bearer token [env MLA_TOKEN]", show_envvar=False
+        )(run)
+        return cast(
+            F,
+            click.option(
+                "--url",
+                envvar="MLA_URL",
+                default=DEFAULT_URL,
+                show_default=True,
+                help="service URL [env MLA_URL]",
+            )(run),
+        )
+
+    return decorate if func is None else decorate(func)
+
+
+def agency_of_key(api: Api, key_id: str) -> str:
+    """The agency whose directory entry lists this key id (the directory is public)."""
+    for agency in api.call("GET", "/v1/agencies"):
+        if any(k["key_id"] == key_id for k in agency["keys"]):
+            return str(agency["id"])
+    raise click.ClickException(f"no agency in the directory has key {key_id}")
+
+
+def login(url: str, key: SigningKey, agency_id: str | None = None) -> dict[str, Any]:
+    """Log in by signing a fresh challenge; return the session (token, expires_at, …)."""
+    from datetime import UTC, datetime
+
+    from ..crypto.login import sign_login
+
+    api = Api(url, None)
+    agency_id = agency_id or agency_of_key(api, key.key_id)
+    challenge = api.call("POST", "/v1/sessions/challenge", json_body={})["challenge"]
+    envelope = sign_login(
+        agency=agency_id, challenge=challenge, key=key, issued_at=datetime.now(UTC)
+    )
+    session: dict[str, Any] = api.call(
+        "POST", "/v1/sessions", json_body={"envelope": msgspec.to_builtins(envelope)}
+    )
+    for recovery in session.get("recovery_keys", []):
+        click.echo(
+            f"warning: the operator added recovery key {recovery['key_id']} to {agency_id}, "
+            f"usable from {recovery['usable_from']}; if you did not ask for it, revoke it: "
+            f"mla agency revoke-key {agency_id} {recovery['key_id']}",
+            err=True,
+        )
+    return session
 
 
 def load_document(path: Path) -> Any:

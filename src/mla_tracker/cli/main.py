@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "db": "mla_tracker.cli.server:db",
     "evidence": "mla_tracker.cli.evidence:evidence",
     "keygen": "mla_tracker.cli.keygen:keygen",
+    "login": "mla_tracker.cli.login:login_command",
     "request": "mla_tracker.cli.requests:request",
     "serve": "mla_tracker.cli.server:serve",
 }

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import msgspec
 
-from ..crypto.statement import GENESIS, encode_payload, sign_statement
+from .. import protocol
+from ..crypto.statement import GENESIS, SignedStatement
 from ..domain.bodies import BODY_TYPES
 from ..domain.model import Action
 from .client import Api, api_options, load_document, load_signing_key
@@ -35,8 +35,8 @@ def _whoami(api: Api) -> str:
     return str(me["agency_id"])
 
 
-def _post_statement(api: Api, path: str, envelope: Any) -> dict[str, Any]:
-    result: dict[str, Any] = api.call("POST", path, json_body=msgspec.to_builtins(envelope))
+def _post_statement(api: Api, path: str, signed: SignedStatement) -> dict[str, Any]:
+    result: dict[str, Any] = api.call("POST", path, json_body=protocol.to_json(signed))
     return result
 
 
@@ -71,16 +71,16 @@ def create(url: str, token: str | None, key: str | None, file: Path) -> None:
     api = Api(url, token)
     actor = _whoami(api)
     content.setdefault("requesting_agency", actor)
-    payload = encode_payload(
+    signed = protocol.sign(
+        signing,
         request_id=uuid.uuid4(),
         seq=1,
         prev=GENESIS,
         action="transmit",
         actor=actor,
-        key_id=signing.key_id,
         body=json.loads(json.dumps(content, default=str)),
     )
-    result = _post_statement(api, "/v1/requests", sign_statement(payload, signing))
+    result = _post_statement(api, "/v1/requests", signed)
     _print_request(result["request"])
     click.echo(f"statement {result['statement']['digest']} (seq 1)")
 
@@ -140,18 +140,16 @@ def act(
     actor = _whoami(api)
     current = api.call("GET", f"/v1/requests/{request_id}")
     head = current["head"]
-    payload = encode_payload(
+    signed = protocol.sign(
+        signing,
         request_id=request_id,
         seq=head["seq"] + 1,
         prev=head["digest"],
         action=action,
         actor=actor,
-        key_id=signing.key_id,
         body=body,
     )
-    result = _post_statement(
-        api, f"/v1/requests/{request_id}/statements", sign_statement(payload, signing)
-    )
+    result = _post_statement(api, f"/v1/requests/{request_id}/statements", signed)
     _print_request(result["request"])
     click.echo(f"statement {result['statement']['digest']} (seq {result['statement']['seq']})")
 

@@ -1,10 +1,11 @@
-"""`mla serve` and `mla db upgrade`."""
+"""`mla serve`, `mla db upgrade` and `mla db erase-bodies`."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
+import uuid
 
 import click
 
@@ -82,3 +83,36 @@ def db_upgrade() -> None:
     """
     revision = run_upgrade(_settings())
     click.echo(f"database at revision {revision}")
+
+
+async def _erase(settings: Settings, request_id: uuid.UUID) -> int:
+    from ..storage.db import create_engine, session_factory
+    from ..workflows.context import Context
+    from ..workflows.retention import erase_bodies
+
+    engine = create_engine(settings.resolved_database_url, pool=False)
+    try:
+        erased = await erase_bodies(Context(sessions=session_factory(engine)), request_id)
+    finally:
+        await engine.dispose()
+    return erased.bodies
+
+
+@db.command("erase-bodies")
+@click.argument("request_id", type=click.UUID)
+@click.confirmation_option(prompt="Delete every statement body and the content of this request?")
+def db_erase_bodies(request_id: uuid.UUID) -> None:
+    """Delete a request's statement bodies and content after its retention period.
+
+    Its chain still verifies: statements commit to bodies by digest only.
+    Example: mla db erase-bodies 7c0e1f2a-… --yes
+    """
+    from ..errors import MlaError
+
+    try:
+        count = asyncio.run(_erase(_settings(), request_id))
+    except MlaError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the database: {exc}") from exc
+    click.echo(f"erased {count} statement bodies and the content of request {request_id}")

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ..crypto.statement import encode_payload, sign_statement
+from .. import protocol
 from .client import Api, api_options, describe_problem, load_signing_key
 
 CHUNK = 1024 * 1024
@@ -40,20 +40,16 @@ def _deliver(api: Api, key: str | None, request_id: uuid.UUID, body: dict[str, A
     signing = load_signing_key(key)
     me = api.call("GET", "/v1/whoami")
     current = api.call("GET", f"/v1/requests/{request_id}")
-    payload = encode_payload(
+    signed = protocol.sign(
+        signing,
         request_id=request_id,
         seq=current["head"]["seq"] + 1,
         prev=current["head"]["digest"],
         action="deliver_evidence",
         actor=me["agency_id"],
-        key_id=signing.key_id,
         body=body,
     )
-    api.call(
-        "POST",
-        f"/v1/requests/{request_id}/statements",
-        json_body=json.loads(sign_statement(payload, signing).to_json()),
-    )
+    api.call("POST", f"/v1/requests/{request_id}/statements", json_body=protocol.to_json(signed))
     click.echo(f"signed deliver_evidence for package {body['package_id']}", err=True)
 
 

@@ -6,12 +6,11 @@ re-canonicalised, so a verifier in any language checks the same bytes.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 
 import msgspec
 
+from . import wire
 from .errors import EnvelopeFormatError, SignatureError
 from .keys import SigningKey, VerifyingKey
 
@@ -31,22 +30,12 @@ class Envelope(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     signatures: list[Signature]
 
     def payload_bytes(self) -> bytes:
-        """The exact signed payload bytes (standard or URL-safe base64 accepted, per DSSE)."""
-        return b64decode_strict(self.payload, "payload")
+        """The exact signed payload bytes (standard padded base64 only, see crypto.wire)."""
+        return wire.b64decode(self.payload, "envelope.payload")
 
     def to_json(self) -> bytes:
         """The envelope as compact JSON."""
         return msgspec.json.encode(self)
-
-
-def b64decode_strict(text: str, what: str) -> bytes:
-    """Decode standard or URL-safe base64, raising EnvelopeFormatError naming the field."""
-    cleaned = text.replace("-", "+").replace("_", "/")
-    cleaned += "=" * (-len(cleaned) % 4)
-    try:
-        return base64.b64decode(cleaned, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise EnvelopeFormatError(f"{what} is not valid base64") from exc
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -60,17 +49,14 @@ def sign(payload_type: str, payload: bytes, key: SigningKey) -> Envelope:
     sig = key.sign(pae(payload_type, payload))
     return Envelope(
         payloadType=payload_type,
-        payload=base64.b64encode(payload).decode(),
-        signatures=[Signature(keyid=key.key_id, sig=base64.b64encode(sig).decode())],
+        payload=wire.b64encode(payload),
+        signatures=[Signature(keyid=key.key_id, sig=wire.b64encode(sig))],
     )
 
 
 def parse_envelope(data: bytes) -> Envelope:
-    """Parse envelope JSON strictly; raises EnvelopeFormatError."""
-    try:
-        return msgspec.json.decode(data, type=Envelope)
-    except msgspec.DecodeError as exc:
-        raise EnvelopeFormatError(f"not a DSSE envelope: {exc}") from exc
+    """Parse envelope JSON strictly (crypto.wire rules); raises EncodingError."""
+    return wire.decode(data, Envelope, "envelope")
 
 
 def verify(
@@ -93,7 +79,7 @@ def verify(
         )
     payload = envelope.payload_bytes()
     signature = envelope.signatures[0]
-    sig = b64decode_strict(signature.sig, "signature")
+    sig = wire.b64decode(signature.sig, "envelope.signatures[0].sig")
     key = key_for(signature.keyid)
     if key.key_id != signature.keyid:
         raise SignatureError("signature keyid does not match the key used")

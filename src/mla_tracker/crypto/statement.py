@@ -1,28 +1,48 @@
-"""The statement wire format (docs/protocol.md) and the per-request hash chain.
+"""The statement wire format, protocol v2 (docs/protocol.md), and the per-request hash chain.
 
-A statement is a JSON payload signed in a DSSE envelope. Its digest is the hex SHA-256 of
-the exact payload bytes; `prev` is the previous statement's digest, GENESIS for the first.
+A statement is a JSON payload signed in a DSSE envelope. The action's body is *detached*:
+the payload carries `body_sha256`, the hex SHA-256 of the body's exact bytes, and the bytes
+travel beside the envelope. Auditors verify every signature and link from envelopes alone;
+parties also check each body against its digest; a body deleted after its retention period
+breaks nothing. A statement's digest is the hex SHA-256 of its exact payload bytes; `prev`
+is the previous statement's digest, GENESIS for the first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
 
-from . import dsse
-from .errors import ChainError, EnvelopeFormatError
+from . import dsse, wire
+from .errors import BodyMismatch, ChainError, CryptoError, EnvelopeFormatError
 from .keys import SigningKey, VerifyingKey
 
-PAYLOAD_TYPE = "application/vnd.mla-tracker.statement+json"
-STATEMENT_TYPE = "https://mla-tracker.dev/statement/v1"
+PAYLOAD_TYPE = "application/vnd.mla-tracker.statement.v2+json"
+STATEMENT_TYPE = "https://mla-tracker.dev/statement/v2"
 GENESIS = "0" * 64
 
 Hex64 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class StatementMeta(
+    msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True
+):
+    """The little an auditor needs to check transitions without reading any body.
+
+    `transmit` carries kind, urgency and requested_agency; `assign` carries
+    executing_agency; every other action an empty object. Each must equal the body's field.
+    """
+
+    kind: _Name | None = None
+    urgency: _Name | None = None
+    requested_agency: _Name | None = None
+    executing_agency: _Name | None = None
 
 
 class Statement(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -32,11 +52,31 @@ class Statement(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     request_id: uuid.UUID
     seq: Annotated[int, msgspec.Meta(ge=1)]
     prev: Hex64
-    action: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    actor: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    action: _Name
+    actor: _Name
     key_id: Hex64
     issued_at: datetime
-    body: dict[str, Any]
+    body_sha256: Hex64
+    meta: StatementMeta
+
+
+class SignedStatement(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What a client sends: the envelope and, beside it, the body's bytes in base64."""
+
+    envelope: dsse.Envelope
+    body: str
+
+    def body_bytes(self) -> bytes:
+        """The exact body bytes (standard padded base64 only)."""
+        return wire.b64decode(self.body, "body")
+
+
+class KeyResolver(Protocol):
+    """Answers which public key an agency held under a key id at a time, or raises."""
+
+    def key_for(self, agency_id: str, key_id: str, at: datetime) -> VerifyingKey:
+        """The key if it belonged to agency_id and was valid at `at`; raise CryptoError else."""
+        ...
 
 
 def digest(payload: bytes) -> str:
@@ -44,17 +84,33 @@ def digest(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+def body_digest(body: bytes) -> str:
+    """The `body_sha256` of a detached body: hex SHA-256 of its exact bytes."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """Serialise an action's body as compact JSON (any strict JSON encoding would do)."""
+    return msgspec.json.encode(body)
+
+
 def parse_statement(payload: bytes) -> Statement:
-    """Decode a payload strictly; raises EnvelopeFormatError naming the problem."""
-    try:
-        st = msgspec.json.decode(payload, type=Statement)
-    except msgspec.DecodeError as exc:
-        raise EnvelopeFormatError(f"statement payload: {exc}") from exc
+    """Decode a payload strictly (crypto.wire rules); raises a CryptoError naming the problem."""
+    st = wire.decode(payload, Statement, "statement payload")
     if st.type != STATEMENT_TYPE:
-        raise EnvelopeFormatError(f"statement type must be '{STATEMENT_TYPE}'")
+        raise EnvelopeFormatError(f"statement type must be '{STATEMENT_TYPE}', got '{st.type}'")
     if st.issued_at.tzinfo is None:
         raise EnvelopeFormatError("issued_at needs a UTC offset or 'Z'")
     return st
+
+
+def check_body(statement: Statement, body: bytes) -> None:
+    """Raise BodyMismatch unless body hashes to the statement's body_sha256."""
+    if body_digest(body) != statement.body_sha256:
+        raise BodyMismatch(
+            f"the body's SHA-256 is {body_digest(body)}, the statement signed "
+            f"{statement.body_sha256}"
+        )
 
 
 def encode_payload(
@@ -65,7 +121,8 @@ def encode_payload(
     action: str,
     actor: str,
     key_id: str,
-    body: dict[str, Any],
+    body_sha256: str,
+    meta: Mapping[str, str] | None = None,
     issued_at: datetime | None = None,
 ) -> bytes:
     """Serialise a statement payload (compact JSON, fields in protocol order)."""
@@ -80,7 +137,8 @@ def encode_payload(
             "actor": actor,
             "key_id": key_id,
             "issued_at": when.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-            "body": body,
+            "body_sha256": body_sha256,
+            "meta": dict(meta or {}),
         }
     )
 
@@ -101,19 +159,47 @@ def verify_statement(
     return st, payload
 
 
-def verify_chain(envelopes: Sequence[dsse.Envelope], key_for: Callable[[str], VerifyingKey]) -> str:
-    """Verify every signature and link of one request's statements; return the head digest."""
+def verify_signed_by(envelope: dsse.Envelope, keys: KeyResolver) -> tuple[Statement, bytes]:
+    """Verify a statement against the key its actor held under that key id at issued_at."""
+    claimed = parse_statement(envelope.payload_bytes())
+    st, payload = verify_statement(
+        envelope, lambda key_id: keys.key_for(claimed.actor, key_id, claimed.issued_at)
+    )
+    return st, payload
+
+
+def verify_chain(
+    envelopes: Sequence[dsse.Envelope],
+    keys: KeyResolver,
+    bodies: Sequence[bytes | None] | None = None,
+) -> list[Statement]:
+    """Verify one request's statements: signatures by keys valid then, links, bodies held.
+
+    `bodies[i]` is statement i's detached body, or None where it is withheld (auditors) or
+    deleted (retention); without `bodies` no body is checked. Returns the statements.
+    """
+    if bodies is not None and len(bodies) != len(envelopes):
+        raise ChainError(f"{len(envelopes)} statements but {len(bodies)} bodies")
     prev = GENESIS
     request_id: uuid.UUID | None = None
+    verified: list[Statement] = []
     for index, envelope in enumerate(envelopes, start=1):
-        st, payload = verify_statement(envelope, key_for)
-        if request_id is None:
-            request_id = st.request_id
-        elif st.request_id != request_id:
-            raise ChainError(f"statement {index} belongs to request {st.request_id}")
-        if st.seq != index:
-            raise ChainError(f"statement {index} has seq {st.seq}: a gap or reordering")
-        if st.prev != prev:
-            raise ChainError(f"statement {index} does not link to its predecessor")
+        try:
+            st, payload = verify_signed_by(envelope, keys)
+            if request_id is None:
+                request_id = st.request_id
+            elif st.request_id != request_id:
+                raise ChainError(f"statement {index} belongs to request {st.request_id}")
+            if st.seq != index:
+                raise ChainError(f"statement {index} has seq {st.seq}: a gap or reordering")
+            if st.prev != prev:
+                raise ChainError(f"statement {index} does not link to its predecessor")
+            body = None if bodies is None else bodies[index - 1]
+            if body is not None:
+                check_body(st, body)
+        except CryptoError as exc:
+            exc.add_note(f"statement seq {index}")
+            raise
         prev = digest(payload)
-    return prev
+        verified.append(st)
+    return verified

@@ -14,24 +14,43 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
+
+from ..errors import MlaError
 
 CHUNK = 1024 * 1024
 
 
-class BlobError(Exception):
+class BlobError(MlaError):
     """Base of blob store errors."""
+
+    status: ClassVar[int] = 422
+    problem: ClassVar[str] = "package-error"
+    title: ClassVar[str] = "Package store error"
 
 
 class BlobMismatch(BlobError):
     """The bytes received are not the bytes the delivery statement announced."""
 
+    status: ClassVar[int] = 422
+    problem: ClassVar[str] = "package-mismatch"
+    title: ClassVar[str] = "Package does not match its delivery"
+
 
 class BlobTooLarge(BlobError):
     """More bytes arrived than announced or allowed."""
 
+    status: ClassVar[int] = 413
+    problem: ClassVar[str] = "package-too-large"
+    title: ClassVar[str] = "Package too large"
+
 
 class BlobMissing(BlobError):
     """No blob with that digest."""
+
+    status: ClassVar[int] = 409
+    problem: ClassVar[str] = "package-missing"
+    title: ClassVar[str] = "Package missing"
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,19 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from .tables import AgencyKeyRow, AgencyRow, RequestRow, StatementRow, TokenRow
+from .tables import (
+    AgencyKeyRow,
+    AgencyRow,
+    ChallengeRow,
+    KeyEventRow,
+    RequestRow,
+    StatementRow,
+    TokenRow,
+)
 
 
 async def get_agency(session: AsyncSession, agency_id: str) -> AgencyRow | None:
@@ -38,17 +46,78 @@ async def get_key(session: AsyncSession, key_id: str) -> AgencyKeyRow | None:
     return await session.get(AgencyKeyRow, key_id)
 
 
-async def token_with_agency(
+async def session_principal(
     session: AsyncSession, token_hash: str
-) -> tuple[TokenRow, AgencyRow | None] | None:
-    """A token and its agency in one round trip."""
+) -> tuple[TokenRow, AgencyRow | None, AgencyKeyRow | None] | None:
+    """A token with its agency and the key that minted it, in one round trip."""
     query = (
-        select(TokenRow, AgencyRow)
+        select(TokenRow, AgencyRow, AgencyKeyRow)
         .outerjoin(AgencyRow, AgencyRow.id == TokenRow.agency_id)
+        .outerjoin(AgencyKeyRow, AgencyKeyRow.key_id == TokenRow.key_id)
         .where(TokenRow.token_hash == token_hash)
     )
     row = (await session.execute(query)).one_or_none()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], row[2])
+
+
+async def revoke_token(session: AsyncSession, token_hash: str, at: datetime) -> None:
+    """Revoke one token (logout)."""
+    await session.execute(
+        update(TokenRow)
+        .where(TokenRow.token_hash == token_hash, TokenRow.revoked_at.is_(None))
+        .values(revoked_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def revoke_tokens_of_key(session: AsyncSession, key_id: str, at: datetime) -> None:
+    """Revoke every session a key minted."""
+    await session.execute(
+        update(TokenRow)
+        .where(TokenRow.key_id == key_id, TokenRow.revoked_at.is_(None))
+        .values(revoked_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def add_challenge(session: AsyncSession, row: ChallengeRow) -> None:
+    """Store a login challenge, dropping expired ones so the table stays small."""
+    await session.execute(delete(ChallengeRow).where(ChallengeRow.expires_at <= row.created_at))
+    session.add(row)
+
+
+async def take_challenge(session: AsyncSession, challenge: str, now: datetime) -> bool:
+    """Consume a live challenge; False if it is unknown, used or expired (single use)."""
+    result = await session.execute(
+        delete(ChallengeRow).where(
+            ChallengeRow.challenge == challenge, ChallengeRow.expires_at > now
+        )
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def key_events_of(session: AsyncSession, agency_id: str) -> Sequence[KeyEventRow]:
+    """An agency's key events in chain order."""
+    query = select(KeyEventRow).where(KeyEventRow.agency_id == agency_id).order_by(KeyEventRow.seq)
+    return (await session.scalars(query)).all()
+
+
+async def all_key_events(session: AsyncSession) -> Sequence[KeyEventRow]:
+    """Every agency's key events in the order they were recorded."""
+    return (await session.scalars(select(KeyEventRow).order_by(KeyEventRow.id))).all()
+
+
+async def key_event_by_digest(session: AsyncSession, digest: str) -> KeyEventRow | None:
+    """A recorded key event by its digest (for idempotent re-sends)."""
+    query = select(KeyEventRow).where(KeyEventRow.digest == digest)
+    return (await session.scalars(query)).one_or_none()
+
+
+async def last_statement_time(session: AsyncSession, key_id: str) -> datetime | None:
+    """The latest `issued_at` of an accepted statement signed by this key."""
+    query = select(func.max(StatementRow.issued_at)).where(StatementRow.key_id == key_id)
+    value: datetime | None = (await session.execute(query)).scalar_one_or_none()
+    return value
 
 
 async def get_request(
@@ -77,9 +146,9 @@ async def request_and_key(
 
 async def insert_statement(session: AsyncSession, statement: StatementRow) -> None:
     """Insert an accepted statement (Core insert: no ORM bookkeeping on the hot path)."""
-    table = StatementRow.__table__
-    values = {c.key: getattr(statement, c.key) for c in table.columns if c.key != "id"}
-    await session.execute(insert(table).values(**values))
+    columns = StatementRow.__table__.columns
+    values = {c.key: getattr(statement, c.key) for c in columns if c.key != "id"}
+    await session.execute(insert(StatementRow).values(**values))
 
 
 async def advance_head(
@@ -105,11 +174,15 @@ async def statement_by_digest(session: AsyncSession, digest: str) -> StatementRo
     return (await session.scalars(query)).one_or_none()
 
 
-async def statements_of(session: AsyncSession, request_id: uuid.UUID) -> Sequence[StatementRow]:
-    """A request's statements in chain order."""
+async def statements_of(
+    session: AsyncSession, request_id: uuid.UUID, *, with_bodies: bool = True
+) -> Sequence[StatementRow]:
+    """A request's statements in chain order; bodies are not even loaded without with_bodies."""
     query = (
         select(StatementRow).where(StatementRow.request_id == request_id).order_by(StatementRow.seq)
     )
+    if not with_bodies:
+        query = query.options(defer(StatementRow.body, raiseload=True))
     return (await session.scalars(query)).all()
 
 

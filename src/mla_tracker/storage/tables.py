@@ -60,10 +60,14 @@ class AgencyKeyRow(Base):
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: A recovery key signs nothing before this; for other keys it equals valid_from.
+    usable_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: bootstrap (operator's first key), rotation (added by the agency), recovery (operator).
+    origin: Mapped[str] = mapped_column(String(16))
 
 
 class TokenRow(Base):
-    """A bearer token, stored only as its SHA-256."""
+    """A bearer token, stored only as its SHA-256; an agency's names the key that minted it."""
 
     __tablename__ = "tokens"
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -71,6 +75,39 @@ class TokenRow(Base):
     is_operator: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    key_id: Mapped[str | None] = mapped_column(
+        ForeignKey("agency_keys.key_id"), nullable=True, index=True
+    )
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ChallengeRow(Base):
+    """A login challenge: single use (deleted when answered), short-lived."""
+
+    __tablename__ = "session_challenges"
+    challenge: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class KeyEventRow(Base):
+    """One verified key event of an agency's key chain, as signed (docs/keys.md)."""
+
+    __tablename__ = "key_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    prev: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str] = mapped_column(String(64))
+    #: The signing key's id, or "server" for the hub's server key.
+    signer_key_id: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    envelope: Mapped[bytes] = mapped_column(LargeBinary())
+
+    __table_args__ = (UniqueConstraint("agency_id", "seq", name="uq_key_events_agency_seq"),)
 
 
 class RequestRow(Base):
@@ -85,7 +122,8 @@ class RequestRow(Base):
     requested_agency: Mapped[str] = mapped_column(ForeignKey("agencies.id"))
     executing_agency: Mapped[str | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
     case_reference: Mapped[str] = mapped_column(String(500))
-    content: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    #: The transmitted content (parties only); NULL once deleted after retention.
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, nullable=True)
     respond_by: Mapped[date | None] = mapped_column(Date(), nullable=True)
     preserved_until: Mapped[date | None] = mapped_column(Date(), nullable=True)
     linked_request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), nullable=True)
@@ -102,7 +140,7 @@ class RequestRow(Base):
 
 
 class StatementRow(Base):
-    """One accepted statement: the exact verified payload and envelope, chained by digest."""
+    """One accepted statement: the exact verified payload, envelope and body, chained by digest."""
 
     __tablename__ = "statements"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -117,6 +155,9 @@ class StatementRow(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     payload: Mapped[bytes] = mapped_column(LargeBinary())
     envelope: Mapped[bytes] = mapped_column(LargeBinary())
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    #: The detached body's exact bytes (parties only); NULL once deleted after retention.
+    body: Mapped[bytes | None] = mapped_column(LargeBinary(), nullable=True)
 
     __table_args__ = (UniqueConstraint("request_id", "seq", name="uq_statements_request_seq"),)
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
 
+from ..crypto.dsse import Envelope
 from ..domain.content import AgencyId, CountryCode
 from ..domain.model import AgencyRole
 
 
 class NewKey(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """An Ed25519 public key to register for an agency."""
+    """An Ed25519 public key the operator registers: a first key, or a recovery key.
+
+    Valid from the moment the hub records it; there is no way to name another time.
+    """
 
     public_key: Annotated[
         str,
@@ -22,7 +25,6 @@ class NewKey(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tr
             max_length=44,
         ),
     ]
-    valid_from: datetime | None = None
 
 
 class RegisterAgency(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -37,6 +39,20 @@ class RegisterAgency(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
 
 
 class RevokeKey(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Revoke a key from a time (default: now)."""
+    """The operator revokes a key from now on (the body is `{}`: it cannot be back-dated)."""
 
-    revoked_at: datetime | None = None
+
+class SignedKeyEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A key event (add or revoke) signed by a current key of the agency (docs/keys.md)."""
+
+    envelope: Envelope
+
+
+class NewChallenge(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Ask for a login challenge (the body is `{}`)."""
+
+
+class SignedLogin(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A login: the challenge signed by a current key of the agency (docs/keys.md)."""
+
+    envelope: Envelope

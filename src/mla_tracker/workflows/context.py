@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,10 +23,14 @@ class Policy:
 
     max_future_skew: timedelta = timedelta(minutes=5)
     max_statement_age: timedelta = timedelta(hours=24)
-    #: How long a resolved token is trusted without asking the database again.
-    principal_cache_seconds: float = 5.0
     #: Largest evidence package the hub stores.
     max_package_bytes: int = 64 * 1024**3
+    #: Lifetime of an agency session token minted by a signed login.
+    session_ttl: timedelta = timedelta(hours=1)
+    #: Lifetime of a login challenge (single use).
+    challenge_ttl: timedelta = timedelta(minutes=5)
+    #: A recovery key added by the operator signs nothing before this has passed.
+    recovery_delay: timedelta = timedelta(hours=72)
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,6 @@ class Context:
     policy: Policy = field(default_factory=Policy)
     clock: Callable[[], datetime] = utc_now
     operator_token_hash: str | None = None
-    #: token hash -> (monotonic expiry, principal); saves a query per request.
-    principal_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
     #: The hub's own log key (signs custody assertions) and the ciphertext store.
     server_key: SigningKey | None = None
     blobs: FileBlobStore | None = None

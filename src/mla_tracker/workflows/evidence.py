@@ -7,14 +7,14 @@ import uuid
 from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..crypto.custody import sign_custody
 from ..crypto.statement import GENESIS
-from ..domain import content as c
-from ..domain.errors import ContentInvalid
+from ..domain.request import PackageAnnounced
 from ..storage.blobs import BlobMissing, BlobTooLarge
 from ..storage.db import transaction
 from ..storage.tables import CustodyRow, PackageRow, RequestRow
@@ -27,17 +27,29 @@ from .queries import visible_request
 class NotUploaded(WorkflowError):
     """The package was announced but its ciphertext has not arrived yet."""
 
-    title = "Package not uploaded yet"
+    status: ClassVar[int] = 409
+    problem: ClassVar[str] = "package-not-uploaded"
+    title: ClassVar[str] = "Package not uploaded yet"
 
 
 class RangeNotSatisfiable(WorkflowError):
     """The requested byte range lies outside the package."""
 
-    title = "Range not satisfiable"
+    status: ClassVar[int] = 416
+    problem: ClassVar[str] = "range-not-satisfiable"
+    title: ClassVar[str] = "Range not satisfiable"
 
     def __init__(self, size: int) -> None:
         super().__init__(f"the package has {size} bytes")
         self.size = size
+
+    def extra(self) -> dict[str, Any]:
+        """The package's size, so the client can ask again."""
+        return {"size": self.size}
+
+    def headers(self) -> dict[str, str]:
+        """RFC 9110 §15.5.17: a 416 names the current length."""
+        return {"Content-Range": f"bytes */{self.size}"}
 
 
 @dataclass(frozen=True)
@@ -49,45 +61,28 @@ class Download:
     end: int
 
 
-async def on_evidence_statement(
+def register_package(
     session: AsyncSession,
-    request: RequestRow,
-    body: object,
-    *,
-    actor: str,
+    request_id: uuid.UUID,
+    announced: PackageAnnounced,
     statement_digest: str,
     now: datetime,
-    max_package_bytes: int,
 ) -> None:
-    """Inside the append transaction: register a delivery, or check a receipt."""
-    if isinstance(body, c.EvidenceDelivery):
-        if body.ciphertext_size > max_package_bytes:
-            raise ContentInvalid(
-                f"package of {body.ciphertext_size} bytes is larger than this hub accepts "
-                f"({max_package_bytes} bytes); split the evidence into several packages"
-            )
-        if await session.get(PackageRow, (request.id, body.package_id)) is not None:
-            raise ContentInvalid(f"package '{body.package_id}' was already delivered")
-        session.add(
-            PackageRow(
-                request_id=request.id,
-                package_id=body.package_id,
-                ciphertext_sha256=body.ciphertext_sha256,
-                ciphertext_size=body.ciphertext_size,
-                delivered_by=actor,
-                statement_digest=statement_digest,
-                delivered_at=now,
-                uploaded_at=None,
-                custody_seq=0,
-                custody_head=GENESIS,
-            )
+    """Inside the append transaction: record a package a delivery statement announced."""
+    session.add(
+        PackageRow(
+            request_id=request_id,
+            package_id=announced.package_id,
+            ciphertext_sha256=announced.ciphertext_sha256,
+            ciphertext_size=announced.ciphertext_size,
+            delivered_by=announced.delivered_by,
+            statement_digest=statement_digest,
+            delivered_at=now,
+            uploaded_at=None,
+            custody_seq=0,
+            custody_head=GENESIS,
         )
-    elif isinstance(body, c.EvidenceReceipt):
-        package = await session.get(PackageRow, (request.id, body.package_id))
-        if package is None:
-            raise ContentInvalid(f"no package '{body.package_id}' was delivered on this request")
-        if package.ciphertext_sha256 != body.ciphertext_sha256:
-            raise ContentInvalid("the receipt's ciphertext_sha256 differs from the delivery")
+    )
 
 
 async def _party_request(

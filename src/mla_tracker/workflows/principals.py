@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 
 from ..domain.model import AgencyRole
@@ -34,6 +33,10 @@ class Principal:
     is_operator: bool
     agency_id: str | None = None
     agency_role: AgencyRole | None = None
+    #: The key whose signed login minted this session (agencies only).
+    key_id: str | None = None
+    #: The presented token's hash, so logout can revoke exactly this session.
+    token_hash: str | None = None
 
     @property
     def is_auditor(self) -> bool:
@@ -45,32 +48,28 @@ OPERATOR = Principal(is_operator=True)
 
 
 async def authenticate(ctx: Context, token: str | None) -> Principal:
-    """Resolve a bearer token to a principal or raise AuthenticationFailed."""
+    """Resolve a bearer token to a principal or raise AuthenticationFailed.
+
+    Asks the database every time: a cached answer could outlive a logout or a key
+    revocation made through another server process.
+    """
     if not token:
         raise AuthenticationFailed("send 'Authorization: Bearer <token>'")
     digest = hash_token(token)
     if ctx.operator_token_hash is not None and hmac.compare_digest(digest, ctx.operator_token_hash):
         return OPERATOR
-    now = time.monotonic()
-    cached = ctx.principal_cache.get(digest)
-    if cached is not None and cached[0] > now:
-        principal: Principal = cached[1]
-        return principal
-    principal = await _lookup(ctx, digest)
-    if len(ctx.principal_cache) > 10_000:
-        ctx.principal_cache.clear()
-    ctx.principal_cache[digest] = (now + ctx.policy.principal_cache_seconds, principal)
-    return principal
-
-
-async def _lookup(ctx: Context, digest: str) -> Principal:
     async with transaction(ctx.sessions, write=False) as session:
-        found = await repo.token_with_agency(session, digest)
+        found = await repo.session_principal(session, digest)
     if found is None or found[0].revoked_at is not None:
         raise AuthenticationFailed("unknown or revoked token")
-    row, agency = found
-    if row.is_operator or row.agency_id is None:
-        return OPERATOR
-    if agency is None:
-        raise AuthenticationFailed("token's agency no longer exists")
-    return Principal(False, agency.id, AgencyRole(agency.role))
+    row, agency, key = found
+    if row.is_operator and row.agency_id is None:
+        return Principal(is_operator=True, token_hash=digest)
+    now = ctx.clock()
+    if agency is None or key is None or row.expires_at is None:
+        raise AuthenticationFailed("not a session token; log in by signing a challenge")
+    if row.expires_at <= now:
+        raise AuthenticationFailed("session expired; log in again")
+    if key.revoked_at is not None and key.revoked_at <= now:
+        raise AuthenticationFailed("the key that opened this session is revoked; log in again")
+    return Principal(False, agency.id, AgencyRole(agency.role), key.key_id, digest)

@@ -37,6 +37,28 @@ class RequestPage:
 
     items: Sequence[RequestRow]
     next_cursor: str | None
+    bodies: bool
+
+
+@dataclass(frozen=True)
+class VisibleRequest:
+    """A request as one caller may see it: parties read bodies, auditors metadata only."""
+
+    request: RequestRow
+    bodies: bool
+
+
+@dataclass(frozen=True)
+class VisibleStatements:
+    """A request's statements in chain order; `bodies` says whether bodies may be shown."""
+
+    statements: Sequence[StatementRow]
+    bodies: bool
+
+
+def reads_bodies(principal: Principal) -> bool:
+    """Parties read statement bodies and request content; auditors verify without them."""
+    return not principal.is_auditor and principal.agency_id is not None
 
 
 def _reader(principal: Principal) -> str | None:
@@ -99,7 +121,8 @@ async def list_requests(ctx: Context, principal: Principal, flt: RequestFilter) 
         )
     items = rows[: flt.limit]
     more = len(rows) > flt.limit
-    return RequestPage(items, encode_cursor(items[-1]) if more and items else None)
+    cursor = encode_cursor(items[-1]) if more and items else None
+    return RequestPage(items, cursor, reads_bodies(principal))
 
 
 async def visible_request(
@@ -112,18 +135,23 @@ async def visible_request(
     return row
 
 
-async def show_request(ctx: Context, principal: Principal, request_id: uuid.UUID) -> RequestRow:
+async def show_request(
+    ctx: Context, principal: Principal, request_id: uuid.UUID
+) -> VisibleRequest:
     """One request, if the caller may see it (else NotFound, so existence does not leak)."""
     _reader(principal)
     async with transaction(ctx.sessions, write=False) as session:
-        return await visible_request(session, principal, request_id)
+        row = await visible_request(session, principal, request_id)
+    return VisibleRequest(row, reads_bodies(principal))
 
 
 async def request_statements(
     ctx: Context, principal: Principal, request_id: uuid.UUID
-) -> Sequence[StatementRow]:
+) -> VisibleStatements:
     """A request's statements in chain order, for its parties and auditors."""
     _reader(principal)
+    bodies = reads_bodies(principal)
     async with transaction(ctx.sessions, write=False) as session:
         await visible_request(session, principal, request_id)
-        return await repo.statements_of(session, request_id)
+        rows = await repo.statements_of(session, request_id, with_bodies=bodies)
+    return VisibleStatements(rows, bodies)

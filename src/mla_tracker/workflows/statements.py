@@ -1,7 +1,9 @@
-"""Accepting a signed statement: verify, check the chain and the move, update the projection.
+"""Accepting a signed statement: load, verify, ask the Request aggregate, store.
 
 One transaction per statement. Of N concurrent statements on one head exactly one wins:
 the projection only advances `WHERE head_seq = expected`, and (request_id, seq) is unique.
+Every rule about what a move may do lives in `domain/request.py`; this module only loads
+what the aggregate asks for, verifies signatures and digests, and stores the outcome.
 """
 
 from __future__ import annotations
@@ -15,19 +17,25 @@ import msgspec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..crypto import dsse
-from ..crypto.errors import CryptoError, SignatureError
+from ..crypto import wire
+from ..crypto.errors import SignatureError
 from ..crypto.keys import VerifyingKey
-from ..crypto.statement import GENESIS, Statement, digest, parse_statement, verify_statement
-from ..domain import content as c
-from ..domain.bodies import check_body, decode_body
-from ..domain.completeness import required_missing
-from ..domain.errors import ContentInvalid, RequestIncomplete
-from ..domain.model import Action, AgencyRole, Kind, State
-from ..domain.parties import party_of
-from ..domain.transitions import INITIAL_ACTION, INITIAL_STATE, next_state
+from ..crypto.statement import (
+    GENESIS,
+    SignedStatement,
+    Statement,
+    check_body,
+    digest,
+    parse_statement,
+    verify_statement,
+)
+from ..domain import request as aggregate
+from ..domain.bodies import decode_body
+from ..domain.model import Action, AgencyRole
+from ..domain.transitions import INITIAL_ACTION
 from ..storage import repositories as repo
 from ..storage.db import transaction
+from ..storage.facts import load_facts, request_facts
 from ..storage.tables import AgencyKeyRow, RequestRow, StatementRow
 from . import evidence
 from .context import Context
@@ -44,6 +52,16 @@ class Accepted:
     duplicate: bool
 
 
+@dataclass(frozen=True)
+class Verified:
+    """A statement whose signature, key, time and body digest all checked out."""
+
+    statement: Statement
+    payload: bytes
+    body: bytes
+    move: aggregate.Move
+
+
 def _actor_of(principal: Principal) -> str:
     if principal.agency_id is None or principal.agency_role is None:
         raise Forbidden("the operator cannot act in an agency's name")
@@ -52,34 +70,42 @@ def _actor_of(principal: Principal) -> str:
     return principal.agency_id
 
 
-def _signer_key_id(envelope: dsse.Envelope) -> str:
-    if len(envelope.signatures) != 1:
+def _signer_key_id(signed: SignedStatement) -> str:
+    if len(signed.envelope.signatures) != 1:
         raise StatementRejected("a statement carries exactly one signature")
-    return envelope.signatures[0].keyid
+    return signed.envelope.signatures[0].keyid
 
 
 def _verify(
-    ctx: Context, envelope: dsse.Envelope, actor: str, key_row: AgencyKeyRow | None
-) -> tuple[Statement, bytes]:
-    """Verify the envelope against the signer's key row (None: the key is unknown)."""
+    ctx: Context, signed: SignedStatement, actor: str, key_row: AgencyKeyRow | None
+) -> Verified:
+    """Verify against the signer's key row (None: unknown key), then the detached body."""
     if key_row is None:
-        raise KeyRejected(f"unknown signing key {_signer_key_id(envelope)}")
+        raise KeyRejected(f"unknown signing key {_signer_key_id(signed)}")
     if key_row.agency_id != actor:
         raise KeyRejected("the signing key belongs to another agency")
 
     def key_for(_key_id: str) -> VerifyingKey:
         return VerifyingKey(key_row.public_key)
 
+    body = signed.body_bytes()
     try:
-        st, payload = verify_statement(envelope, key_for)
+        st, payload = verify_statement(signed.envelope, key_for)
     except SignatureError as exc:
         raise StatementRejected(f"bad signature: {exc}") from exc
-    except CryptoError as exc:
-        raise StatementRejected(str(exc)) from exc
     if st.actor != actor:
         raise Forbidden(f"statement actor '{st.actor}' is not the authenticated agency")
     _check_time(ctx, st.issued_at, key_row)
-    return st, payload
+    check_body(st, body)
+    action = _action(st)
+    move = aggregate.Move(
+        action=action,
+        actor=actor,
+        issued_at=st.issued_at,
+        meta={k: v for k, v in msgspec.structs.asdict(st.meta).items() if v is not None},
+        body=decode_body(action, wire.loads(body, "body")),
+    )
+    return Verified(st, payload, body, move)
 
 
 def _check_time(ctx: Context, issued_at: datetime, key: AgencyKeyRow) -> None:
@@ -88,15 +114,11 @@ def _check_time(ctx: Context, issued_at: datetime, key: AgencyKeyRow) -> None:
         raise StatementRejected("issued_at lies in the future; check the signer's clock")
     if issued_at < now - ctx.policy.max_statement_age:
         raise StatementRejected("issued_at is too old; sign a fresh statement")
-    if issued_at < key.valid_from:
-        raise KeyRejected(f"key {key.key_id} is not valid before {key.valid_from.isoformat()}")
+    usable_from = max(key.valid_from, key.usable_from)
+    if issued_at < usable_from or now < usable_from:
+        raise KeyRejected(f"key {key.key_id} is not usable before {usable_from.isoformat()}")
     if key.revoked_at is not None and key.revoked_at <= max(now, issued_at):
         raise KeyRejected(f"key {key.key_id} was revoked at {key.revoked_at.isoformat()}")
-
-
-def envelope_request_id(envelope: dsse.Envelope) -> uuid.UUID:
-    """The request id an (already verified) envelope's statement names."""
-    return parse_statement(envelope.payload_bytes()).request_id
 
 
 def _action(st: Statement) -> Action:
@@ -106,21 +128,22 @@ def _action(st: Statement) -> Action:
         raise StatementRejected(f"unknown action '{st.action}'") from exc
 
 
-def _record(
-    st: Statement, payload: bytes, envelope: dsse.Envelope, received_at: datetime
-) -> StatementRow:
+def _record(verified: Verified, envelope_json: bytes, received_at: datetime) -> StatementRow:
+    st = verified.statement
     return StatementRow(
         request_id=st.request_id,
         seq=st.seq,
-        digest=digest(payload),
+        digest=digest(verified.payload),
         prev=st.prev,
         action=st.action,
         actor=st.actor,
         key_id=st.key_id,
         issued_at=st.issued_at,
         received_at=received_at,
-        payload=payload,
-        envelope=envelope.to_json(),
+        payload=verified.payload,
+        envelope=envelope_json,
+        body_sha256=st.body_sha256,
+        body=verified.body,
     )
 
 
@@ -133,16 +156,17 @@ async def _duplicate(session: AsyncSession, st: Statement, payload: bytes) -> Ac
     return Accepted(request, seen, duplicate=True)
 
 
-async def submit_request(ctx: Context, principal: Principal, envelope: dsse.Envelope) -> Accepted:
+async def submit_request(ctx: Context, principal: Principal, signed: SignedStatement) -> Accepted:
     """Create a request from its signed `transmit` statement (seq 1, prev GENESIS)."""
     actor = _actor_of(principal)
     try:
         async with transaction(ctx.sessions, write=True) as session:
-            key_row = await repo.get_key(session, _signer_key_id(envelope))
-            st, payload = _verify(ctx, envelope, actor, key_row)
-            if (done := await _duplicate(session, st, payload)) is not None:
+            key_row = await repo.get_key(session, _signer_key_id(signed))
+            verified = _verify(ctx, signed, actor, key_row)
+            st = verified.statement
+            if (done := await _duplicate(session, st, verified.payload)) is not None:
                 return done
-            if _action(st) is not INITIAL_ACTION or st.seq != 1 or st.prev != GENESIS:
+            if verified.move.action is not INITIAL_ACTION or st.seq != 1 or st.prev != GENESIS:
                 raise StatementRejected(
                     f"a new request starts with action '{INITIAL_ACTION}', seq 1 and "
                     "prev = GENESIS; append other actions to an existing request"
@@ -154,34 +178,24 @@ async def submit_request(ctx: Context, principal: Principal, envelope: dsse.Enve
                     head_seq=existing.head_seq,
                     head_digest=existing.head_digest,
                 )
-            body = decode_body(Action.TRANSMIT, st.body)
-            assert isinstance(body, c.RequestContent)
-            await _check_new_request(session, principal, body, st)
-            now = ctx.clock()
-            statement = _record(st, payload, envelope, now)
-            request = RequestRow(
-                id=st.request_id,
-                kind=body.kind.value,
-                state=INITIAL_STATE.value,
-                urgency=body.urgency.value,
-                requesting_agency=body.requesting_agency,
-                requested_agency=body.requested_agency,
-                executing_agency=None,
-                case_reference=body.case_reference,
-                content=st.body,
-                respond_by=body.respond_by,
-                preserved_until=None,
-                linked_request_id=body.linked_request_id,
-                head_seq=1,
-                head_digest=statement.digest,
-                created_at=now,
-                updated_at=now,
+            refs = aggregate.references(verified.move.action, verified.move.body, None)
+            facts = await load_facts(
+                session,
+                aggregate.References(agencies=refs.agencies | {actor}, requests=refs.requests),
+                request_id=None,
+                max_package_bytes=ctx.policy.max_package_bytes,
             )
+            opened, _ = aggregate.open_request(
+                st.request_id, facts.agencies[actor], verified.move, facts
+            )
+            now = ctx.clock()
+            statement = _record(verified, signed.envelope.to_json(), now)
+            request = _new_row(opened, verified, statement.digest, now)
             session.add(request)
             await session.flush()
             session.add(statement)
     except IntegrityError as exc:
-        head_seq, head_digest = await _head(ctx, envelope_request_id(envelope))
+        head_seq, head_digest = await _head(ctx, parse_statement(signed.envelope.payload_bytes()))
         raise StaleHead(
             "a request with this id was created concurrently",
             head_seq=head_seq,
@@ -190,82 +204,75 @@ async def submit_request(ctx: Context, principal: Principal, envelope: dsse.Enve
     return Accepted(request, statement, duplicate=False)
 
 
-async def _check_new_request(
-    session: AsyncSession, principal: Principal, body: c.RequestContent, st: Statement
-) -> None:
-    if principal.agency_role is not AgencyRole.CENTRAL_AUTHORITY:
-        raise Forbidden("only a central authority transmits requests")
-    if body.requesting_agency != st.actor:
-        raise ContentInvalid("requesting_agency must be the signing agency")
-    check_body(body.kind, Action.TRANSMIT, body, issued_at=st.issued_at, preserved_until=None)
-    requested = await repo.get_agency(session, body.requested_agency)
-    if requested is None or requested.role != AgencyRole.CENTRAL_AUTHORITY.value:
-        raise ContentInvalid(
-            f"requested_agency '{body.requested_agency}' is not a registered central authority"
-        )
-    if body.linked_request_id is not None:
-        linked = await repo.get_request(session, body.linked_request_id)
-        if linked is None or linked.requesting_agency != st.actor:
-            raise ContentInvalid("linked_request_id names no request of yours")
-    missing = required_missing(body)
-    if missing:
-        raise RequestIncomplete(missing)
+def _new_row(
+    opened: aggregate.RequestFacts, verified: Verified, head_digest: str, now: datetime
+) -> RequestRow:
+    content = verified.move.body
+    return RequestRow(
+        id=opened.id,
+        kind=opened.kind.value,
+        state=opened.state.value,
+        urgency=opened.urgency.value,
+        requesting_agency=opened.requesting_agency,
+        requested_agency=opened.requested_agency,
+        executing_agency=None,
+        case_reference=getattr(content, "case_reference", ""),
+        content=wire.loads(verified.body, "body"),
+        respond_by=getattr(content, "respond_by", None),
+        preserved_until=None,
+        linked_request_id=opened.linked_request_id,
+        head_seq=1,
+        head_digest=head_digest,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def append_statement(
-    ctx: Context, principal: Principal, request_id: uuid.UUID, envelope: dsse.Envelope
+    ctx: Context, principal: Principal, request_id: uuid.UUID, signed: SignedStatement
 ) -> Accepted:
     """Append a signed statement to a request's chain and move its state."""
     actor = _actor_of(principal)
     try:
         async with transaction(ctx.sessions, write=True) as session:
             # One round trip for the request and the signing key: this is the hot path.
-            request, key_row = await repo.request_and_key(
-                session, request_id, _signer_key_id(envelope)
-            )
-            party = (
-                None
-                if request is None
-                else party_of(
-                    actor,
-                    requesting_agency=request.requesting_agency,
-                    requested_agency=request.requested_agency,
-                    executing_agency=request.executing_agency,
-                )
-            )
-            if request is None or party is None:
+            row, key_row = await repo.request_and_key(session, request_id, _signer_key_id(signed))
+            current = None if row is None else request_facts(row)
+            party = None if current is None else current.party_of(actor)
+            if row is None or current is None or party is None:
                 raise NotFound(f"no request {request_id}")
-            st, payload = _verify(ctx, envelope, actor, key_row)
+            verified = _verify(ctx, signed, actor, key_row)
+            st = verified.statement
             if st.request_id != request_id:
                 raise StatementRejected("the statement names a different request_id")
-            if st.seq != request.head_seq + 1 or st.prev != request.head_digest:
+            if st.seq != row.head_seq + 1 or st.prev != row.head_digest:
                 # A re-sent accepted statement is always behind the head: look only then.
-                if (done := await _duplicate(session, st, payload)) is not None:
+                if (done := await _duplicate(session, st, verified.payload)) is not None:
                     return done
                 raise StaleHead(
-                    f"the request's head is seq {request.head_seq}; sign seq "
-                    f"{request.head_seq + 1} with prev = the head digest",
-                    head_seq=request.head_seq,
-                    head_digest=request.head_digest,
+                    f"the request's head is seq {row.head_seq}; sign seq "
+                    f"{row.head_seq + 1} with prev = the head digest",
+                    head_seq=row.head_seq,
+                    head_digest=row.head_digest,
                 )
-            action = _action(st)
-            kind = Kind(request.kind)
-            target = next_state(kind, State(request.state), action, party)
-            body = decode_body(action, st.body)
-            check_body(
-                kind, action, body, issued_at=st.issued_at, preserved_until=request.preserved_until
+            facts = await load_facts(
+                session,
+                aggregate.references(verified.move.action, verified.move.body, current),
+                request_id=request_id,
+                max_package_bytes=ctx.policy.max_package_bytes,
             )
+            decision = aggregate.decide(current, party, verified.move, facts)
             now = ctx.clock()
-            statement = _record(st, payload, envelope, now)
+            statement = _record(verified, signed.envelope.to_json(), now)
             values: dict[str, Any] = {
-                "state": target.value,
+                "state": decision.state.value,
                 "head_seq": st.seq,
                 "head_digest": statement.digest,
                 "updated_at": now,
+                **decision.changes,
             }
-            values.update(await _projection_changes(session, request, body, actor))
             if not await repo.advance_head(
-                session, request_id, expected_seq=request.head_seq, values=values
+                session, request_id, expected_seq=row.head_seq, values=values
             ):
                 fresh = await repo.get_request(session, request_id)
                 assert fresh is not None
@@ -275,15 +282,10 @@ async def append_statement(
                     head_digest=fresh.head_digest,
                 )
             await repo.insert_statement(session, statement)
-            await evidence.on_evidence_statement(
-                session,
-                request,
-                body,
-                actor=actor,
-                statement_digest=statement.digest,
-                now=now,
-                max_package_bytes=ctx.policy.max_package_bytes,
-            )
+            if decision.announced is not None:
+                evidence.register_package(
+                    session, request_id, decision.announced, statement.digest, now
+                )
     except IntegrityError as exc:
         head_seq, head_digest = await _head(ctx, request_id)
         raise StaleHead(
@@ -292,34 +294,12 @@ async def append_statement(
     # Mirror the UPDATE on the loaded object only now: inside the transaction the ORM
     # would take the change for a second UPDATE.
     for name, value in values.items():
-        setattr(request, name, value)
-    return Accepted(request, statement, duplicate=False)
+        setattr(row, name, value)
+    return Accepted(row, statement, duplicate=False)
 
 
-async def _head(ctx: Context, request_id: uuid.UUID) -> tuple[int, str]:
+async def _head(ctx: Context, request: uuid.UUID | Statement) -> tuple[int, str]:
+    request_id = request if isinstance(request, uuid.UUID) else request.request_id
     async with transaction(ctx.sessions, write=False) as session:
-        request = await repo.get_request(session, request_id)
-    return (0, GENESIS) if request is None else (request.head_seq, request.head_digest)
-
-
-async def _projection_changes(
-    session: AsyncSession, request: RequestRow, body: msgspec.Struct, actor: str
-) -> dict[str, Any]:
-    if isinstance(body, c.Assignment):
-        executor = await repo.get_agency(session, body.executing_agency)
-        requested = await repo.get_agency(session, request.requested_agency)
-        if executor is None or executor.role != AgencyRole.EXECUTING_AUTHORITY.value:
-            raise ContentInvalid(
-                f"'{body.executing_agency}' is not a registered executing authority"
-            )
-        if requested is not None and executor.country != requested.country:
-            raise ContentInvalid("the executing authority must be in the requested state")
-        return {"executing_agency": executor.id}
-    if isinstance(body, c.Preservation | c.Extension):
-        return {"preserved_until": body.until}
-    if isinstance(body, c.Supersession):
-        linked = await repo.get_request(session, body.mla_request_id)
-        if linked is None or linked.kind != Kind.MLA.value or linked.requesting_agency != actor:
-            raise ContentInvalid("mla_request_id names no MLA request of yours")
-        return {"linked_request_id": linked.id}
-    return {}
+        found = await repo.get_request(session, request_id)
+    return (0, GENESIS) if found is None else (found.head_seq, found.head_digest)

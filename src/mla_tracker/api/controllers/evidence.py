@@ -6,7 +6,7 @@ import base64
 import re
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, put
 from litestar.di import NamedDependency
@@ -39,7 +39,7 @@ class EvidenceController(Controller):
     """`/v1/requests/{id}/packages`."""
 
     path = "/v1/requests/{request_id:uuid}/packages"
-    tags: ClassVar[list[str]] = ["evidence"]
+    tags = ("evidence",)
 
     @get("/")
     async def list_packages(
@@ -51,7 +51,12 @@ class EvidenceController(Controller):
         """Packages delivered on a request, with upload state and custody head."""
         return [package_out(p) for p in await wf.packages_of(ctx, principal, request_id)]
 
-    @put("/{package_id:str}/content", request_max_body_size=None, status_code=201)
+    @put(
+        "/{package_id:str}/content",
+        request_max_body_size=None,
+        status_code=201,
+        opt={"raw_body": True},
+    )
     async def upload(
         self,
         ctx: NamedDependency[Context],

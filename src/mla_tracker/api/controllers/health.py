@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from litestar import Controller, get
 from litestar.di import NamedDependency
 from sqlalchemy import text
@@ -18,7 +16,7 @@ from ..schemas import ServerKeyOut
 class HealthController(Controller):
     """`/health` says the process runs; `/ready` that it can reach its database."""
 
-    tags: ClassVar[list[str]] = ["health"]
+    tags = ("health",)
 
     @get("/health", sync_to_thread=False)
     def health(self) -> dict[str, str]:

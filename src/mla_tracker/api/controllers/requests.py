@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from ...crypto.dsse import Envelope
+from ...crypto.statement import SignedStatement
 from ...domain.bodies import decode_body
 from ...domain.completeness import check_completeness
 from ...domain.content import RequestContent
@@ -32,7 +32,9 @@ from ..schemas import (
 
 def _accepted(result: statements.Accepted) -> Response[AcceptedOut]:
     body = AcceptedOut(
-        request_summary(result.request), statement_out(result.statement), result.duplicate
+        request_summary(result.request, bodies=True),
+        statement_out(result.statement, bodies=True),
+        result.duplicate,
     )
     return Response(body, status_code=200 if result.duplicate else 201)
 
@@ -41,16 +43,16 @@ class RequestController(Controller):
     """`/v1/requests`."""
 
     path = "/v1/requests"
-    tags: ClassVar[list[str]] = ["requests"]
+    tags = ("requests",)
 
     @post("/")
     async def submit(
         self,
         ctx: NamedDependency[Context],
         principal: NamedDependency[Principal],
-        data: JSONBody[Envelope],
+        data: JSONBody[SignedStatement],
     ) -> Response[AcceptedOut]:
-        """Create a request from its signed `transmit` statement (201; 200 if re-sent)."""
+        """Create a request from its signed `transmit` statement and body (201; 200 if re-sent)."""
         return _accepted(await statements.submit_request(ctx, principal, data))
 
     @post("/completeness", status_code=200)
@@ -91,7 +93,9 @@ class RequestController(Controller):
                 limit=limit,
             ),
         )
-        return RequestList([request_summary(r) for r in page.items], page.next_cursor)
+        return RequestList(
+            [request_summary(r, bodies=page.bodies) for r in page.items], page.next_cursor
+        )
 
     @get("/{request_id:uuid}")
     async def show(
@@ -101,7 +105,8 @@ class RequestController(Controller):
         request_id: FromPath[uuid.UUID],
     ) -> RequestOut:
         """One request's current state."""
-        return request_out(await queries.show_request(ctx, principal, request_id))
+        visible = await queries.show_request(ctx, principal, request_id)
+        return request_out(visible.request, bodies=visible.bodies)
 
     @get("/{request_id:uuid}/statements")
     async def statements(
@@ -110,9 +115,9 @@ class RequestController(Controller):
         principal: NamedDependency[Principal],
         request_id: FromPath[uuid.UUID],
     ) -> list[StatementOut]:
-        """A request's statements in chain order, envelopes as verified."""
-        rows = await queries.request_statements(ctx, principal, request_id)
-        return [statement_out(r) for r in rows]
+        """A request's statements in chain order, envelopes as verified (bodies for parties)."""
+        visible = await queries.request_statements(ctx, principal, request_id)
+        return [statement_out(r, bodies=visible.bodies) for r in visible.statements]
 
     @post("/{request_id:uuid}/statements")
     async def append(
@@ -120,7 +125,7 @@ class RequestController(Controller):
         ctx: NamedDependency[Context],
         principal: NamedDependency[Principal],
         request_id: FromPath[uuid.UUID],
-        data: JSONBody[Envelope],
+        data: JSONBody[SignedStatement],
     ) -> Response[AcceptedOut]:
-        """Append a signed statement (201; 200 if re-sent; 409 with the head if stale)."""
+        """Append a signed statement and its body (201; 200 if re-sent; 409 with the head)."""
         return _accepted(await statements.append_statement(ctx, principal, request_id, data))

@@ -1,0 +1,122 @@
+"""The one strict decoder for bytes on the wire: envelopes, statement payloads and bodies.
+
+A standard verifier (securesystemslib's DSSE, a browser's `atob`, Go's `encoding/json`) must
+read exactly what the hub read, so only one spelling of each value is accepted:
+
+- base64: the standard alphabet with padding (RFC 4648 §4), canonical (zero pad bits);
+- JSON: UTF-8 (RFC 8259 §8.1), no duplicate object keys at any depth (a verifier keeping
+  the first key would otherwise read another statement than the hub), no NaN/Infinity,
+  nesting at most `MAX_DEPTH` deep (deeper input is refused before any recursive parser
+  sees it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any, NoReturn, TypeVar
+
+import msgspec
+
+from .errors import EncodingError
+
+T = TypeVar("T")
+
+#: Deepest nesting of JSON objects and arrays accepted anywhere.
+MAX_DEPTH = 32
+
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def b64encode(data: bytes) -> str:
+    """Standard base64 with padding: the only form the hub accepts."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: str, field: str) -> bytes:
+    """Decode standard, padded, canonical base64; raise EncodingError naming the field."""
+    if not isinstance(text, str) or _BASE64.fullmatch(text) is None:
+        raise EncodingError(
+            field, "must be standard base64 with '=' padding (RFC 4648 §4; not URL-safe)"
+        )
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - the pattern rules it out
+        raise EncodingError(field, "is not valid base64") from exc
+    if b64encode(raw) != text:
+        raise EncodingError(field, "is not canonical base64 (the padding bits must be zero)")
+    return raw
+
+
+def check_depth(data: bytes, field: str, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse JSON nested deeper than max_depth, without a recursive parse."""
+    if data.count(b"[") + data.count(b"{") <= max_depth:
+        return
+    depth = 0
+    for match in _BRACKET.finditer(_JSON_STRING.sub(b'""', data)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > max_depth:
+                raise EncodingError(field, f"JSON is nested more than {max_depth} levels deep")
+        else:
+            depth -= 1
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(data: bytes, field: str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse strict JSON (see the module docstring); raise EncodingError naming the field."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EncodingError(field, f"is not UTF-8 (byte {exc.start})") from exc
+    if text.startswith("\ufeff"):
+        raise EncodingError(field, "starts with a byte order mark; send plain UTF-8")
+    check_depth(data, field, max_depth)
+    try:
+        value = json.loads(
+            text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant
+        )
+    except _DuplicateKey as exc:
+        raise EncodingError(field, f"JSON object has the key {exc.key!r} twice") from exc
+    except (ValueError, RecursionError) as exc:
+        raise EncodingError(field, f"is not valid JSON: {exc}") from exc
+    try:
+        # Python's json lets lone surrogate escapes and huge integers through; msgspec (and
+        # most other verifiers, and PostgreSQL's jsonb) do not.
+        msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise EncodingError(
+            field, f"holds a lone surrogate escape or an out-of-range number ({exc})"
+        ) from exc
+    return value
+
+
+def decode(data: bytes, type_: type[T], field: str, *, max_depth: int = MAX_DEPTH) -> T:
+    """Strict JSON (see loads) decoded into a typed msgspec shape; raise EncodingError."""
+    loads(data, field, max_depth=max_depth)
+    try:
+        return msgspec.json.decode(data, type=type_)
+    except msgspec.DecodeError as exc:
+        raise EncodingError(field, str(exc)) from exc

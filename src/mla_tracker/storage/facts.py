@@ -1,0 +1,82 @@
+"""Loading the facts a move refers to (domain.request.References) in a few queries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+
+from ..domain.model import AgencyRole, Kind, State, Urgency
+from ..domain.request import AgencyFacts, Facts, PackageFacts, References, RequestFacts
+from .tables import AgencyRow, PackageRow, RequestRow
+
+
+def request_facts(row: RequestRow) -> RequestFacts:
+    """The domain's view of a request projection row."""
+    return RequestFacts(
+        id=row.id,
+        kind=Kind(row.kind),
+        state=State(row.state),
+        urgency=Urgency(row.urgency),
+        requesting_agency=row.requesting_agency,
+        requested_agency=row.requested_agency,
+        executing_agency=row.executing_agency,
+        preserved_until=row.preserved_until,
+        linked_request_id=row.linked_request_id,
+    )
+
+
+async def _agencies(session: AsyncSession, ids: Iterable[str]) -> dict[str, AgencyFacts]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(AgencyRow).where(AgencyRow.id.in_(wanted)))
+    return {r.id: AgencyFacts(r.id, AgencyRole(r.role), r.country) for r in rows}
+
+
+async def _requests(
+    session: AsyncSession, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, RequestFacts]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    query = (
+        select(RequestRow)
+        .where(RequestRow.id.in_(wanted))
+        .options(defer(RequestRow.content, raiseload=True))
+    )
+    return {r.id: request_facts(r) for r in await session.scalars(query)}
+
+
+async def _packages(
+    session: AsyncSession, request_id: uuid.UUID | None, ids: Iterable[str]
+) -> dict[str, PackageFacts]:
+    wanted = sorted(set(ids))
+    if not wanted or request_id is None:
+        return {}
+    query = select(PackageRow).where(
+        PackageRow.request_id == request_id, PackageRow.package_id.in_(wanted)
+    )
+    return {
+        r.package_id: PackageFacts(r.package_id, r.ciphertext_sha256)
+        for r in await session.scalars(query)
+    }
+
+
+async def load_facts(
+    session: AsyncSession,
+    refs: References,
+    *,
+    request_id: uuid.UUID | None,
+    max_package_bytes: int,
+) -> Facts:
+    """The agencies, requests and (this request's) packages refs names; absent ones left out."""
+    return Facts(
+        agencies=await _agencies(session, refs.agencies),
+        requests=await _requests(session, refs.requests),
+        packages=await _packages(session, request_id, refs.packages),
+        max_package_bytes=max_package_bytes,
+    )

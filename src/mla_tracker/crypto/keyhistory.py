@@ -30,6 +30,28 @@ Origin = Literal["bootstrap", "rotation", "recovery"]
 _ORIGIN: dict[str, Origin] = {"register": "bootstrap", "add": "rotation", "recover": "recovery"}
 
 
+def unusable_reason(
+    key_id: str,
+    *,
+    valid_from: datetime,
+    usable_from: datetime,
+    revoked_at: datetime | None,
+    at: datetime,
+) -> str | None:
+    """Why a key cannot sign at `at` (not yet valid or usable, or revoked), or None if it can.
+
+    The one home of the validity window: the hub's statement and login checks and the
+    offline verifier all ask here.
+    """
+    if at < valid_from:
+        return f"key {key_id} is not valid before {valid_from.isoformat()}"
+    if at < usable_from:
+        return f"recovery key {key_id} is not usable before {usable_from.isoformat()}"
+    if revoked_at is not None and revoked_at <= at:
+        return f"key {key_id} was revoked at {revoked_at.isoformat()}"
+    return None
+
+
 @dataclass(frozen=True)
 class KeyRecord:
     """One key as the history knows it: whose, since when, usable from when, revoked when."""
@@ -98,14 +120,15 @@ class KeyHistory:
             raise KeyNotValid(f"unknown key {key_id}")
         if record.agency_id != agency_id:
             raise KeyNotValid(f"key {key_id} belongs to another agency, not '{agency_id}'")
-        if at < record.valid_from:
-            raise KeyNotValid(f"key {key_id} is not valid before {record.valid_from.isoformat()}")
-        if at < record.usable_from:
-            raise KeyNotValid(
-                f"recovery key {key_id} is not usable before {record.usable_from.isoformat()}"
-            )
-        if record.revoked_at is not None and record.revoked_at <= at:
-            raise KeyNotValid(f"key {key_id} was revoked at {record.revoked_at.isoformat()}")
+        reason = unusable_reason(
+            key_id,
+            valid_from=record.valid_from,
+            usable_from=record.usable_from,
+            revoked_at=record.revoked_at,
+            at=at,
+        )
+        if reason is not None:
+            raise KeyNotValid(reason)
         return record
 
     def keys_of(self, agency_id: str) -> list[KeyRecord]:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from ..crypto import dsse
 from ..crypto.errors import SignatureError
+from ..crypto.keyhistory import unusable_reason
 from ..crypto.keys import VerifyingKey
 from ..crypto.login import LOGIN_PAYLOAD_TYPE, parse_login
 from ..storage import repositories as repo
@@ -59,14 +60,15 @@ async def new_challenge(ctx: Context) -> Challenge:
 def _usable(key: AgencyKeyRow | None, agency_id: str, key_id: str, now: datetime) -> AgencyKeyRow:
     if key is None or key.agency_id != agency_id:
         raise AuthenticationFailed(f"agency '{agency_id}' has no key {key_id}")
-    if now < key.valid_from:
-        raise AuthenticationFailed(f"key {key_id} is not valid before {key.valid_from.isoformat()}")
-    if now < key.usable_from:
-        raise AuthenticationFailed(
-            f"recovery key {key_id} cannot log in before {key.usable_from.isoformat()}"
-        )
-    if key.revoked_at is not None and key.revoked_at <= now:
-        raise AuthenticationFailed(f"key {key_id} was revoked at {key.revoked_at.isoformat()}")
+    reason = unusable_reason(
+        key_id,
+        valid_from=key.valid_from,
+        usable_from=key.usable_from,
+        revoked_at=key.revoked_at,
+        at=now,
+    )
+    if reason is not None:
+        raise AuthenticationFailed(reason)
     return key
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..crypto import wire
 from ..crypto.errors import SignatureError
+from ..crypto.keyhistory import unusable_reason
 from ..crypto.keys import VerifyingKey
 from ..crypto.statement import (
     GENESIS,
@@ -114,11 +115,18 @@ def _check_time(ctx: Context, issued_at: datetime, key: AgencyKeyRow) -> None:
         raise StatementRejected("issued_at lies in the future; check the signer's clock")
     if issued_at < now - ctx.policy.max_statement_age:
         raise StatementRejected("issued_at is too old; sign a fresh statement")
-    usable_from = max(key.valid_from, key.usable_from)
-    if issued_at < usable_from or now < usable_from:
-        raise KeyRejected(f"key {key.key_id} is not usable before {usable_from.isoformat()}")
-    if key.revoked_at is not None and key.revoked_at <= max(now, issued_at):
-        raise KeyRejected(f"key {key.key_id} was revoked at {key.revoked_at.isoformat()}")
+    # Usable both when it says it was signed and now: a statement signed just before a
+    # revocation but arriving after it is refused too.
+    for at in (issued_at, now):
+        reason = unusable_reason(
+            key.key_id,
+            valid_from=key.valid_from,
+            usable_from=key.usable_from,
+            revoked_at=key.revoked_at,
+            at=at,
+        )
+        if reason is not None:
+            raise KeyRejected(reason)
 
 
 def _action(st: Statement) -> Action:

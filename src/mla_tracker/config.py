@@ -45,6 +45,8 @@ class Settings:
     session_ttl_seconds: int = 3600
     #: How long a recovery key waits before it can sign (MLA_RECOVERY_DELAY_HOURS).
     recovery_delay_hours: int = 72
+    #: Operator's legal data (TOML) over the built-in defaults (MLA_LEGAL_FILE); None: defaults.
+    legal_file: Path | None = None
 
     @property
     def resolved_blob_dir(self) -> Path:
@@ -77,4 +79,5 @@ class Settings:
             max_package_bytes=_int(env, "MLA_MAX_PACKAGE_BYTES", 64 * 1024**3),
             session_ttl_seconds=_positive(env, "MLA_SESSION_TTL_SECONDS", 3600),
             recovery_delay_hours=_positive(env, "MLA_RECOVERY_DELAY_HOURS", 72, zero=True),
+            legal_file=Path(env["MLA_LEGAL_FILE"]) if env.get("MLA_LEGAL_FILE") else None,
         )

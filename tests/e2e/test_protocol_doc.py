@@ -73,6 +73,8 @@ def test_worked_example_reproduces_byte_for_byte() -> None:
         content.Instrument,
         content.DataCategory,
         content.RefusalGround,
+        content.ObstacleReason,
+        content.PreservationRisk,
     ],
 )
 def test_every_enumerated_value_is_documented(enum: type[StrEnum]) -> None:

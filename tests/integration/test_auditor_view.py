@@ -33,6 +33,7 @@ SECRETS = (
     "Which account holder name?",
     "The name on the transfer slips.",
     "only in this case",
+    "the provider must be told",
 )
 
 

@@ -28,10 +28,11 @@ async def test_full_mla_lifecycle(hub: Hub, cast: Cast) -> None:
         (cast.lao, "provide_info", {"answer": "The name on the transfer slips."}, "acknowledged"),
         (
             cast.thai,
-            "accept",
-            {"partial": False, "conditions": "use only in this case"},
-            "accepted",
+            "accept_conditionally",
+            {"conditions": "use only in this case"},
+            "conditions_proposed",
         ),
+        (cast.lao, "accept_conditions", {}, "accepted"),
         (cast.thai, "assign", {"executing_agency": cast.thai_police.id}, "in_execution"),
     ]
     for actor, action, body, state in steps:
@@ -49,6 +50,16 @@ async def test_full_mla_lifecycle(hub: Hub, cast: Cast) -> None:
     assert resp.status_code == 201, resp.text
     assert resp.json()["request"]["state"] == "partially_executed"
     assert resp.json()["request"]["executing_agency"] == cast.thai_police.id
+    # The accepted conditions bind the request and the package (Budapest 28(3)).
+    statements = (
+        await hub.client.get(f"/v1/requests/{rid}/statements", headers=cast.lao.auth)
+    ).json()
+    conditional = next(s for s in statements if s["action"] == "accept_conditionally")
+    assert resp.json()["request"]["conditions_digest"] == conditional["digest"]
+    packages = (
+        await hub.client.get(f"/v1/requests/{rid}/packages", headers=cast.auditor.auth)
+    ).json()
+    assert [p["conditions_digest"] for p in packages] == [conditional["digest"]]
     receipt = {"package_id": "pkg-1", "ciphertext_sha256": "ab" * 32}
     for actor, action, body, state in [
         (cast.lao, "receive_evidence", receipt, "partially_executed"),
@@ -68,7 +79,8 @@ async def test_full_mla_lifecycle(hub: Hub, cast: Cast) -> None:
         "acknowledge",
         "request_info",
         "provide_info",
-        "accept",
+        "accept_conditionally",
+        "accept_conditions",
         "assign",
         "deliver_evidence",
         "receive_evidence",
@@ -106,8 +118,17 @@ async def test_postponement_then_acceptance(hub: Hub, cast: Cast) -> None:
     )
     assert resp.json()["request"]["state"] == "postponed"
     resp = await hub.act(
-        cast.thai, rid, "accept", {"partial": True, "conditions": "subscriber only"}
+        cast.thai, rid, "accept_conditionally", {"partial": True, "conditions": "subscriber only"}
     )
+    assert resp.json()["request"]["state"] == "conditions_proposed"
+    assert resp.json()["request"]["conditions_digest"] is not None
+    # Execution waits for the requester's answer (Budapest 27(6)).
+    waiting = await hub.act(cast.thai, rid, "assign", {"executing_agency": cast.thai_police.id})
+    assert waiting.status_code == 409
+    resp = await hub.act(cast.lao, rid, "decline_conditions")
+    assert resp.json()["request"]["state"] == "acknowledged"
+    assert resp.json()["request"]["conditions_digest"] is None
+    resp = await hub.act(cast.thai, rid, "accept")
     assert resp.json()["request"]["state"] == "accepted"
 
 
@@ -140,6 +161,11 @@ async def test_preservation_released_and_refusal_grounds_limited(hub: Hub, cast:
         pres,
         "refuse",
         {"grounds": ["dual_criminality"], "reasons": "no dual criminality"},
+    )
+    assert bad.status_code == 422
+    assert "29(3)" in bad.json()["detail"]
+    bad = await hub.act(
+        cast.thai, pres, "refuse", {"grounds": ["fundamental_rights"], "reasons": "x"}
     )
     assert bad.status_code == 422
     assert "29(5)" in bad.json()["detail"]

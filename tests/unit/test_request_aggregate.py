@@ -75,7 +75,7 @@ BODIES: dict[Action, dict[str, Any]] = {
     Action.ACKNOWLEDGE: {},
     Action.REQUEST_INFO: {"questions": "Which time zone are the times in?"},
     Action.PROVIDE_INFO: {"answer": "UTC+07:00"},
-    Action.ACCEPT: {"partial": True, "conditions": "subscriber data only"},
+    Action.ACCEPT: {"note": "in full"},
     Action.REFUSE: {"grounds": ["political_offence"], "reasons": "political"},
     Action.POSTPONE: {"reason": "ongoing domestic case", "until": "2027-01-10"},
     Action.ASSIGN: {"executing_agency": "th-ccib"},
@@ -94,6 +94,26 @@ BODIES: dict[Action, dict[str, Any]] = {
     Action.SUPERSEDE: {"mla_request_id": str(MLA_ID)},
     Action.RELEASE: {},
     Action.EXPIRE: {},
+    Action.REPORT_OBSTACLE: {"reason": "data_not_available", "reasons": "logs kept 30 days"},
+    Action.AMEND: {"changes": "narrowed the time range to October"},
+    Action.ACCEPT_CONDITIONALLY: {"partial": True, "conditions": "subscriber data only"},
+    Action.ACCEPT_CONDITIONS: {},
+    Action.DECLINE_CONDITIONS: {},
+    Action.NOTIFY_CONFIDENTIALITY: {"reasons": "the provider must be told"},
+    Action.PROCEED: {},
+    Action.NOTIFY_PRESERVATION_RISK: {
+        "risk": "availability_not_ensured",
+        "reasons": "the provider purges on notice",
+    },
+    Action.CONTINUE_PRESERVATION: {},
+    Action.DISCLOSE_TRAFFIC_DATA: {
+        "package_id": "pkg-3",
+        "ciphertext_sha256": SHA,
+        "ciphertext_size": 512,
+        "recipients": ["age1example"],
+        "provider_country": "VN",
+        "provider": "Example Telecom VN",
+    },
 }
 
 #: What each action changes in the projection beyond state and head.
@@ -102,6 +122,7 @@ CHANGES: dict[Action, dict[str, Any]] = {
     Action.PRESERVE: {"preserved_until": NOW.date() + timedelta(days=61)},
     Action.EXTEND: {"preserved_until": date(2027, 6, 1)},
     Action.SUPERSEDE: {"linked_request_id": MLA_ID},
+    Action.DECLINE_CONDITIONS: {"conditions_digest": None},
 }
 
 
@@ -116,6 +137,7 @@ def _request(kind: Kind, state: State, **over: Any) -> RequestFacts:
         "th-oag",
         executing_agency="th-ccib",
         preserved_until=HELD_UNTIL if held else None,
+        conditions_digest="c" * 64,
     )
     return replace(base, **over)
 
@@ -164,8 +186,11 @@ def test_every_move_follows_the_table(
     decision = decide(request, party, move, FACTS)
     assert decision.state is allowed.target
     assert dict(decision.changes) == CHANGES.get(action, {})
+    assert decision.binds_conditions is (action is Action.ACCEPT_CONDITIONALLY)
     if action is Action.DELIVER_EVIDENCE:
-        assert decision.announced == PackageAnnounced("pkg-2", SHA, 1024, "th-ccib")
+        assert decision.announced == PackageAnnounced("pkg-2", SHA, 1024, "th-ccib", "c" * 64)
+    elif action is Action.DISCLOSE_TRAFFIC_DATA:
+        assert decision.announced == PackageAnnounced("pkg-3", SHA, 512, "th-oag", "c" * 64)
     else:
         assert decision.announced is None
 
@@ -177,131 +202,225 @@ def test_outsiders_are_refused_every_move() -> None:
 
 
 PRESERVED = (Kind.PRESERVATION, State.PRESERVED)
+PRES_ACKED = (Kind.PRESERVATION, State.ACKNOWLEDGED)
 EXECUTING = (Kind.MLA, State.IN_EXECUTION)
 PARTLY = (Kind.MLA, State.PARTIALLY_EXECUTED)
 ACKED = (Kind.MLA, State.ACKNOWLEDGED)
+ACCEPTED = (Kind.MLA, State.ACCEPTED)
+Q, R, X = Party.REQUESTED, Party.REQUESTER, Party.EXECUTOR
+DUAL = {"grounds": ["dual_criminality"], "reasons": "not an offence here"}
+TH_RESERVED = {"dual_criminality_reservations": frozenset({"TH"})}
 
-#: (kind, state), party, action, body, facts override, error, message.
-VIOLATIONS: list[
-    tuple[tuple[Kind, State], Party, Action, dict[str, Any], dict[str, Any], type[DomainError], str]
-] = [
-    (
-        (Kind.PRESERVATION, State.ACKNOWLEDGED),
-        Party.REQUESTED,
+
+def _mla(request_id: uuid.UUID, state: State, requester: str, requested: str) -> RequestFacts:
+    return RequestFacts(request_id, Kind.MLA, state, Urgency.NORMAL, requester, requested)
+
+
+def _preservation_content(article: int | None) -> RequestContent:
+    offence = {"name": "online fraud", "budapest_article": article}
+    content = preservation_content("la-mps", "th-oag", offences=[offence])
+    return msgspec.convert(content, RequestContent)
+
+
+def _violation(
+    rid: str,
+    where: tuple[Kind, State],
+    party: Party,
+    action: Action,
+    body: dict[str, Any],
+    facts: dict[str, Any],
+    error: type[DomainError],
+    match: str,
+) -> Any:
+    return pytest.param(where, party, action, body, facts, error, match, id=rid)
+
+
+#: Every rule beyond the table, each case named after the article it enforces.
+VIOLATIONS = [
+    _violation(
+        "BC-29(5)-preservation-not-refused-for-fundamental-rights",
+        PRES_ACKED,
+        Q,
         Action.REFUSE,
-        {"grounds": ["dual_criminality"], "reasons": "x"},
+        {"grounds": ["fundamental_rights"], "reasons": "x"},
         {},
         ContentInvalid,
         "29\\(5\\)",
     ),
-    (
+    _violation(
+        "BC-29(3)-no-dual-criminality-without-reservation",
+        PRES_ACKED,
+        Q,
+        Action.REFUSE,
+        DUAL,
+        {"content": _preservation_content(None)},
+        ContentInvalid,
+        "29\\(4\\) reservation, and it has not",
+    ),
+    _violation(
+        "BC-29(4)-reservation-never-covers-arts-2-11",
+        PRES_ACKED,
+        Q,
+        Action.REFUSE,
+        DUAL,
+        {**TH_RESERVED, "content": _preservation_content(8)},
+        ContentInvalid,
+        "Arts 2-11",
+    ),
+    _violation(
+        "BC-27(5)-postponement-runs-to-a-future-date",
         ACKED,
-        Party.REQUESTED,
+        Q,
         Action.POSTPONE,
         {"reason": "x", "until": "2026-11-22"},
         {},
         ContentInvalid,
         "future",
     ),
-    (
-        (Kind.PRESERVATION, State.ACKNOWLEDGED),
-        Party.REQUESTED,
+    _violation(
+        "BC-29(7)-preservation-at-least-60-days",
+        PRES_ACKED,
+        Q,
         Action.PRESERVE,
         {"until": (NOW.date() + timedelta(days=59)).isoformat()},
         {},
         ContentInvalid,
         "60 days",
     ),
-    (
+    _violation(
+        "BC-29(7)-extension-ends-later",
         PRESERVED,
-        Party.REQUESTED,
+        Q,
         Action.EXTEND,
         {"until": HELD_UNTIL.isoformat()},
         {},
         ContentInvalid,
         "after the current",
     ),
-    (
-        (Kind.MLA, State.ACCEPTED),
-        Party.REQUESTED,
+    _violation(
+        "policy-executor-in-the-requested-state",
+        ACCEPTED,
+        Q,
         Action.ASSIGN,
         {"executing_agency": "vn-a05"},
         {},
         ContentInvalid,
         "requested state",
     ),
-    (
-        (Kind.MLA, State.ACCEPTED),
-        Party.REQUESTED,
+    _violation(
+        "policy-executor-is-an-executing-authority",
+        ACCEPTED,
+        Q,
         Action.ASSIGN,
         {"executing_agency": "la-mps"},
         {},
         ContentInvalid,
         "executing authority",
     ),
-    (
-        (Kind.MLA, State.ACCEPTED),
-        Party.REQUESTED,
+    _violation(
+        "policy-executor-is-registered",
+        ACCEPTED,
+        Q,
         Action.ASSIGN,
         {"executing_agency": "xx-none"},
         {},
         ContentInvalid,
         "executing authority",
     ),
-    (
+    _violation(
+        "BC-29(7)-supersede-names-an-mla-request",
         PRESERVED,
-        Party.REQUESTER,
+        R,
         Action.SUPERSEDE,
         {"mla_request_id": str(uuid.uuid4())},
         {},
         ContentInvalid,
         "no MLA request",
     ),
-    (
+    _violation(
+        "BC-29(7)-supersede-by-the-same-requester",
         PRESERVED,
-        Party.REQUESTER,
+        R,
         Action.SUPERSEDE,
         {"mla_request_id": str(MLA_ID)},
-        {
-            "requests": {
-                MLA_ID: RequestFacts(
-                    MLA_ID, Kind.MLA, State.TRANSMITTED, Urgency.NORMAL, "vn-spp", "th-oag"
-                )
-            }
-        },
+        {"requests": {MLA_ID: _mla(MLA_ID, State.TRANSMITTED, "vn-spp", "th-oag")}},
         ContentInvalid,
-        "no MLA request",
+        "same requester",
     ),
-    (
+    _violation(
+        "BC-29(7)-supersede-to-the-same-requested-authority",
+        PRESERVED,
+        R,
+        Action.SUPERSEDE,
+        {"mla_request_id": str(MLA_ID)},
+        {"requests": {MLA_ID: _mla(MLA_ID, State.TRANSMITTED, "la-mps", "vn-spp")}},
+        ContentInvalid,
+        "same requested",
+    ),
+    _violation(
+        "BC-29(7)-supersede-not-by-a-withdrawn-request",
+        PRESERVED,
+        R,
+        Action.SUPERSEDE,
+        {"mla_request_id": str(MLA_ID)},
+        {"requests": {MLA_ID: _mla(MLA_ID, State.WITHDRAWN, "la-mps", "th-oag")}},
+        ContentInvalid,
+        "withdrawn",
+    ),
+    _violation(
+        "BC-29(7)-supersede-not-by-a-refused-request",
+        PRESERVED,
+        R,
+        Action.SUPERSEDE,
+        {"mla_request_id": str(MLA_ID)},
+        {"requests": {MLA_ID: _mla(MLA_ID, State.REFUSED, "la-mps", "th-oag")}},
+        ContentInvalid,
+        "refused",
+    ),
+    _violation(
+        "BC-30(1)-disclosure-names-a-provider-in-another-state",
+        PRESERVED,
+        Q,
+        Action.DISCLOSE_TRAFFIC_DATA,
+        {**BODIES[Action.DISCLOSE_TRAFFIC_DATA], "provider_country": "TH"},
+        {},
+        ContentInvalid,
+        "another state",
+    ),
+    _violation(
+        "policy-package-size-limit",
         EXECUTING,
-        Party.EXECUTOR,
+        X,
         Action.DELIVER_EVIDENCE,
         {**BODIES[Action.DELIVER_EVIDENCE], "ciphertext_size": 2_000_000},
         {},
         ContentInvalid,
         "larger than this hub",
     ),
-    (
+    _violation(
+        "policy-package-delivered-once",
         EXECUTING,
-        Party.EXECUTOR,
+        X,
         Action.DELIVER_EVIDENCE,
         {**BODIES[Action.DELIVER_EVIDENCE], "package_id": "pkg-1"},
         {},
         ContentInvalid,
         "already delivered",
     ),
-    (
+    _violation(
+        "policy-receipt-names-a-delivered-package",
         PARTLY,
-        Party.REQUESTER,
+        R,
         Action.RECEIVE_EVIDENCE,
         {"package_id": "pkg-9", "ciphertext_sha256": SHA},
         {},
         ContentInvalid,
         "no package",
     ),
-    (
+    _violation(
+        "policy-receipt-matches-the-delivery",
         PARTLY,
-        Party.REQUESTER,
+        R,
         Action.RECEIVE_EVIDENCE,
         {"package_id": "pkg-1", "ciphertext_sha256": "cd" * 32},
         {},
@@ -326,6 +445,102 @@ def test_rules_beyond_the_table(
     request = _request(*where)
     with pytest.raises(error, match=match):
         decide(request, party, _move(action, PARTY_AGENCY[party], body), replace(FACTS, **facts))
+
+
+@pytest.mark.parametrize(
+    ("grounds", "facts"),
+    [
+        pytest.param(["essential_interests"], {}, id="BC-29(5)(b)-other-essential-interests"),
+        pytest.param(["political_offence"], {}, id="BC-29(5)(a)-political-offence"),
+        pytest.param(
+            ["dual_criminality"],
+            {**TH_RESERVED, "content": _preservation_content(None)},
+            id="BC-29(4)-reserved-and-outside-arts-2-11",
+        ),
+    ],
+)
+def test_preservation_refusals_the_convention_allows(
+    grounds: list[str], facts: dict[str, Any]
+) -> None:
+    request = _request(*PRES_ACKED)
+    move = _move(Action.REFUSE, "th-oag", {"grounds": grounds, "reasons": "x"})
+    assert decide(request, Q, move, replace(FACTS, **facts)).state is State.REFUSED
+
+
+def test_bc_27_7_obstacles_are_reported_not_refusal_grounds() -> None:
+    for ground in ("insufficient_information", "data_not_available"):
+        with pytest.raises(ContentInvalid):
+            decode_body(Action.REFUSE, {"grounds": [ground], "reasons": "x"})
+        assert decode_body(Action.REPORT_OBSTACLE, {"reason": ground, "reasons": "x"})
+
+
+@pytest.mark.parametrize(
+    "requests",
+    [
+        pytest.param(
+            {MLA_ID: _mla(MLA_ID, State.TRANSMITTED, "la-mps", "th-oag")},
+            id="BC-29(7)-same-requester-same-requested",
+        ),
+        pytest.param(
+            {MLA_ID: _mla(MLA_ID, State.IN_EXECUTION, "la-mps", "th-oag")},
+            id="BC-29(7)-pending-in-execution",
+        ),
+    ],
+)
+def test_supersede_by_a_pending_mla_request(requests: dict[uuid.UUID, RequestFacts]) -> None:
+    decision = decide(
+        _request(*PRESERVED),
+        R,
+        _move(Action.SUPERSEDE, "la-mps", {"mla_request_id": str(MLA_ID)}),
+        replace(FACTS, requests=requests),
+    )
+    assert decision.state is State.SUPERSEDED
+
+
+def test_bc_35_contact_points_hand_over_to_their_central_authorities() -> None:
+    points = {
+        "la-247": AgencyFacts("la-247", AgencyRole.CONTACT_POINT_24_7, "LA"),
+        "th-247": AgencyFacts("th-247", AgencyRole.CONTACT_POINT_24_7, "TH"),
+        "vn-spp": AgencyFacts("vn-spp", AgencyRole.CENTRAL_AUTHORITY, "VN"),
+    }
+    facts = replace(
+        FACTS,
+        agencies={**AGENCIES, **points},
+        requests={MLA_ID: _mla(MLA_ID, State.TRANSMITTED, "la-mps", "th-oag")},
+    )
+    preservation = _request(
+        *PRESERVED, requesting_agency="la-247", requested_agency="th-247", executing_agency=None
+    )
+    move = _move(Action.SUPERSEDE, "la-247", {"mla_request_id": str(MLA_ID)})
+    assert decide(preservation, R, move, facts).state is State.SUPERSEDED
+    foreign = replace(preservation, requested_agency="vn-spp")
+    with pytest.raises(ContentInvalid, match="same requested"):
+        decide(foreign, R, move, facts)
+    # A contact point sends and receives preservations, never formal MLA requests.
+    content = preservation_content("la-247", "th-247")
+    opened, _ = open_request(RID, points["la-247"], _transmit(content, "la-247"), facts)
+    assert opened.requested_agency == "th-247"
+    with pytest.raises(NotPermitted, match="central authority only"):
+        open_request(
+            RID, points["la-247"], _transmit(mla_content("la-247", "th-oag"), "la-247"), facts
+        )
+    with pytest.raises(ContentInvalid, match="not a registered central authority"):
+        open_request(RID, AGENCIES["la-mps"], _transmit(mla_content("la-mps", "th-247")), facts)
+
+
+def test_bc_28_3_conditions_bind_the_packages_delivered_after_them() -> None:
+    acked = _request(*ACKED, conditions_digest=None)
+    proposed = decide(
+        acked,
+        Q,
+        _move(Action.ACCEPT_CONDITIONALLY, "th-oag", BODIES[Action.ACCEPT_CONDITIONALLY]),
+        FACTS,
+    )
+    assert (proposed.state, proposed.binds_conditions) == (State.CONDITIONS_PROPOSED, True)
+    with pytest.raises(ContentInvalid):  # conditions may not be empty
+        decode_body(Action.ACCEPT_CONDITIONALLY, {"conditions": ""})
+    with pytest.raises(ContentInvalid):  # a plain accept carries no conditions any more
+        decode_body(Action.ACCEPT, {"partial": True, "conditions": "x"})
 
 
 @pytest.mark.parametrize(

@@ -24,9 +24,34 @@ _allow(M, "transmitted", Action.ACKNOWLEDGE, State.ACKNOWLEDGED, "requested")
 _allow(M, "acknowledged", Action.REQUEST_INFO, State.INFO_REQUESTED, "requested")
 _allow(M, "info_requested", Action.PROVIDE_INFO, State.ACKNOWLEDGED, "requester")
 _allow(M, "acknowledged postponed", Action.ACCEPT, State.ACCEPTED, "requested")
+# Budapest 27(6), 28(2)-(3): conditions are answered by the requester before execution.
+_allow(
+    M, "acknowledged postponed", Action.ACCEPT_CONDITIONALLY, State.CONDITIONS_PROPOSED, "requested"
+)
+_allow(M, "conditions_proposed", Action.ACCEPT_CONDITIONS, State.ACCEPTED, "requester")
+_allow(M, "conditions_proposed", Action.DECLINE_CONDITIONS, State.ACKNOWLEDGED, "requester")
 _allow(M, "acknowledged postponed", Action.REFUSE, State.REFUSED, "requested")
 _allow(M, "acknowledged", Action.POSTPONE, State.POSTPONED, "requested")
+# Budapest 27(8): a confidentiality the requested side cannot keep is notified first.
+_allow(
+    M,
+    "transmitted acknowledged",
+    Action.NOTIFY_CONFIDENTIALITY,
+    State.CONFIDENTIALITY_NOTIFIED,
+    "requested",
+)
+_allow(M, "confidentiality_notified", Action.PROCEED, State.ACKNOWLEDGED, "requester")
 _allow(M, "accepted", Action.ASSIGN, State.IN_EXECUTION, "requested")
+# Budapest 27(7): impossible or delayed execution is reported, then answered.
+_allow(
+    M,
+    "acknowledged accepted postponed in_execution partially_executed",
+    Action.REPORT_OBSTACLE,
+    State.OBSTACLE_REPORTED,
+    "requested executor",
+)
+_allow(M, "obstacle_reported", Action.PROVIDE_INFO, State.ACKNOWLEDGED, "requester")
+_allow(M, "obstacle_reported", Action.AMEND, State.ACKNOWLEDGED, "requester")
 _allow(
     M,
     "in_execution partially_executed",
@@ -41,7 +66,7 @@ _allow(M, "executed", Action.CLOSE, State.CLOSED, "requester")
 _allow(
     M,
     "transmitted acknowledged info_requested accepted postponed in_execution "
-    "partially_executed executed",
+    "partially_executed executed obstacle_reported conditions_proposed confidentiality_notified",
     Action.WITHDRAW,
     State.WITHDRAWN,
     "requester",
@@ -49,10 +74,28 @@ _allow(
 _allow(P, "transmitted", Action.ACKNOWLEDGE, State.ACKNOWLEDGED, "requested")
 _allow(P, "transmitted acknowledged", Action.PRESERVE, State.PRESERVED, "requested")
 _allow(P, "transmitted acknowledged", Action.REFUSE, State.REFUSED, "requested")
+# Budapest 29(6): the requester decides whether to go on after a risk notice.
+_allow(
+    P,
+    "transmitted acknowledged",
+    Action.NOTIFY_PRESERVATION_RISK,
+    State.PRESERVATION_AT_RISK,
+    "requested",
+)
+_allow(P, "preservation_at_risk", Action.CONTINUE_PRESERVATION, State.ACKNOWLEDGED, "requester")
 _allow(P, "preserved extended", Action.EXTEND, State.EXTENDED, "requested")
+# Budapest 30(1): expedited disclosure of traffic data, delivered as a package.
+_allow(P, "preserved", Action.DISCLOSE_TRAFFIC_DATA, State.PRESERVED, "requested")
+_allow(P, "extended", Action.DISCLOSE_TRAFFIC_DATA, State.EXTENDED, "requested")
+_allow(P, "preserved", Action.RECEIVE_EVIDENCE, State.PRESERVED, "requester")
+_allow(P, "extended", Action.RECEIVE_EVIDENCE, State.EXTENDED, "requester")
 _allow(P, "preserved extended", Action.SUPERSEDE, State.SUPERSEDED, "requester")
 _allow(
-    P, "transmitted acknowledged preserved extended", Action.RELEASE, State.RELEASED, "requester"
+    P,
+    "transmitted acknowledged preserved extended preservation_at_risk",
+    Action.RELEASE,
+    State.RELEASED,
+    "requester",
 )
 _allow(P, "preserved extended", Action.EXPIRE, State.EXPIRED, "server")
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from .. import __version__
 from ..config import Settings
+from ..domain.legal_profile import DEFAULT_PROFILE, load_profile
 from ..storage.blobs import FileBlobStore
 from ..storage.db import create_engine, session_factory, transaction
 from ..storage.server_key import load_or_create
@@ -79,6 +80,9 @@ def create_app(
 ) -> Litestar:
     """Build the service from settings (default: the environment); `clock` is for tests."""
     settings = settings or Settings.from_env()
+    # Read and checked here, not in the lifespan, so a bad file stops `mla serve` before it
+    # migrates or binds, with the file, line and entry (LegalDataInvalid) instead of a trace.
+    legal = load_profile(settings.legal_file) if settings.legal_file else DEFAULT_PROFILE
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -93,6 +97,7 @@ def create_app(
             clock=clock,
             server_key=load_or_create(settings.data_dir / SERVER_KEY_FILE),
             blobs=FileBlobStore(settings.resolved_blob_dir),
+            legal=legal,
             operator_token_hash=hash_token(settings.operator_token)
             if settings.operator_token
             else None,

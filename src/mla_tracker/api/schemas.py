@@ -35,6 +35,8 @@ class RequestSummary(msgspec.Struct, frozen=True, kw_only=True):
     respond_by: date | None
     preserved_until: date | None
     linked_request_id: uuid.UUID | None
+    #: Digest of the conditional acceptance that binds the request (Budapest 28(3)), if any.
+    conditions_digest: str | None
     head: dict[str, Any]
     created_at: datetime
     updated_at: datetime
@@ -83,7 +85,11 @@ class AcceptedOut(msgspec.Struct, frozen=True):
 
 
 class MissingOut(msgspec.Struct, frozen=True):
-    """One gap the completeness check found."""
+    """One gap the completeness check found.
+
+    `severity` is `required` (blocks transmit), `recommended` (a drafting tip) or `warning`
+    (the legal basis may not bind both states; never blocks).
+    """
 
     field: str
     message: str
@@ -110,6 +116,7 @@ def _summary_fields(row: RequestRow, bodies: bool) -> dict[str, Any]:
         "respond_by": row.respond_by,
         "preserved_until": row.preserved_until,
         "linked_request_id": row.linked_request_id,
+        "conditions_digest": row.conditions_digest,
         "head": {"seq": row.head_seq, "digest": row.head_digest},
         "created_at": row.created_at,
         "updated_at": row.updated_at,
@@ -170,6 +177,8 @@ class PackageOut(msgspec.Struct, frozen=True, kw_only=True):
     delivered_at: datetime
     uploaded_at: datetime | None
     custody_head: dict[str, Any]
+    #: Digest of the statement whose conditions the package was delivered under, if any.
+    conditions_digest: str | None
 
 
 class CustodyOut(msgspec.Struct, frozen=True):
@@ -201,6 +210,7 @@ def package_out(row: PackageRow) -> PackageOut:
         delivered_at=row.delivered_at,
         uploaded_at=row.uploaded_at,
         custody_head={"seq": row.custody_seq, "digest": row.custody_head},
+        conditions_digest=row.conditions_digest,
     )
 
 

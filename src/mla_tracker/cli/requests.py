@@ -21,6 +21,11 @@ REASON_FIELD = {
     Action.POSTPONE: "reason",
     Action.REQUEST_INFO: "questions",
     Action.PROVIDE_INFO: "answer",
+    Action.REPORT_OBSTACLE: "reasons",
+    Action.NOTIFY_CONFIDENTIALITY: "reasons",
+    Action.NOTIFY_PRESERVATION_RISK: "reasons",
+    Action.AMEND: "changes",
+    Action.ACCEPT_CONDITIONALLY: "conditions",
 }
 
 
@@ -115,8 +120,10 @@ def act(
     """Sign the next statement on a request and send it.
 
     Examples: mla request act 7c0e… acknowledge;
-    mla request act 7c0e… refuse --ground dual_criminality --reason "not an offence in TH";
-    mla request act 7c0e… assign --executing-agency th-ccib
+    mla request act 7c0e… refuse --ground political_offence --reason "…";
+    mla request act 7c0e… assign --executing-agency th-ccib;
+    mla request act 7c0e… accept_conditionally --reason "use in this case only";
+    mla request act 7c0e… report_obstacle --body obstacle.yaml (reason: data_not_available)
     """
     move = Action(action)
     body: dict[str, Any] = {}

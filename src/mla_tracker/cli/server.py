@@ -53,16 +53,22 @@ def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
     import uvicorn
 
     from ..api.app import create_app
+    from ..domain.legal_profile import LegalDataInvalid
 
     settings = _settings()
     settings = dataclasses.replace(settings, host=host or settings.host, port=port or settings.port)
+    try:
+        # Built before migrating so a bad MLA_LEGAL_FILE stops here, touching nothing.
+        app = create_app(settings)
+    except LegalDataInvalid as exc:
+        raise click.ClickException(f"MLA_LEGAL_FILE: {exc}") from exc
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if not no_migrate:
         revision = run_upgrade(settings)
         click.echo(f"database at revision {revision}", err=True)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="info",

@@ -34,6 +34,16 @@ BODY_TYPES: Mapping[Action, type[msgspec.Struct]] = {
     Action.SUPERSEDE: c.Supersession,
     Action.RELEASE: c.Empty,
     Action.EXPIRE: c.Empty,
+    Action.REPORT_OBSTACLE: c.Obstacle,
+    Action.AMEND: c.Amendment,
+    Action.ACCEPT_CONDITIONALLY: c.ConditionalAcceptance,
+    Action.ACCEPT_CONDITIONS: c.Empty,
+    Action.DECLINE_CONDITIONS: c.Empty,
+    Action.NOTIFY_CONFIDENTIALITY: c.ConfidentialityNotice,
+    Action.PROCEED: c.Empty,
+    Action.NOTIFY_PRESERVATION_RISK: c.PreservationRiskNotice,
+    Action.CONTINUE_PRESERVATION: c.Empty,
+    Action.DISCLOSE_TRAFFIC_DATA: c.TrafficDisclosure,
 }
 
 

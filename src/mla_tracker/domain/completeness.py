@@ -32,8 +32,11 @@ def check_completeness(content: RequestContent) -> list[MissingItem]:
     if not content.offences:
         found.append(_req("offences", "name at least one offence under investigation"))
     for i, offence in enumerate(content.offences):
-        if not offence.statute.strip():
-            found.append(_req(f"offences[{i}].statute", "cite the statute creating the offence"))
+        # Budapest 29(2)(b) asks a preservation request only for the offence and the facts.
+        if content.kind is Kind.MLA and not offence.statute.strip():
+            found.append(
+                _req(f"offences[{i}].statute", "cite the statute creating the offence (MACMA s.19)")
+            )
         if content.kind is Kind.MLA and not offence.maximum_penalty.strip():
             found.append(
                 _req(f"offences[{i}].maximum_penalty", "state the maximum penalty (MACMA s.19)")
@@ -50,11 +53,24 @@ def check_completeness(content: RequestContent) -> list[MissingItem]:
         if item.time_range is None:
             found.append(_rec(f"data_requested[{i}].time_range", "limit the data to a time range"))
     if content.custodian is None:
-        found.append(_req("custodian", "name the provider or custodian holding the data"))
+        if content.kind is Kind.MLA:
+            found.append(_req("custodian", "name the provider or custodian holding the data"))
+        else:
+            found.append(
+                _rec("custodian", "give any available information on the custodian (29(2)(d))")
+            )
     elif content.custodian.country is None:
         found.append(_rec("custodian.country", "say where the data is held"))
-    if content.urgency is not Urgency.NORMAL and not content.urgency_justification.strip():
-        found.append(_req("urgency_justification", "justify the urgency"))
+    if content.urgency is Urgency.EMERGENCY and not content.urgency_justification.strip():
+        found.append(
+            _req(
+                "urgency_justification",
+                "describe the significant and imminent risk to a person's life or safety "
+                "(UN Convention against Cybercrime Art 2)",
+            )
+        )
+    elif content.urgency is Urgency.URGENT and not content.urgency_justification.strip():
+        found.append(_req("urgency_justification", "justify the urgency (policy)"))
     if content.confidentiality.required and not content.confidentiality.reasons.strip():
         found.append(_req("confidentiality.reasons", "give reasons for confidentiality"))
     if content.kind is Kind.MLA:
@@ -67,8 +83,14 @@ def check_completeness(content: RequestContent) -> list[MissingItem]:
     else:
         if not content.necessity.strip():
             found.append(_req("necessity", "explain why preservation is necessary (29(2)(e))"))
-        if content.mla_to_follow is None:
-            found.append(_req("mla_to_follow", "say whether an MLA request will follow (29(2)(f))"))
+        if content.mla_to_follow is not True:
+            found.append(
+                _req(
+                    "mla_to_follow",
+                    "state the intent to submit an MLA request for the data (29(2)(f)): "
+                    "mla_to_follow must be true",
+                )
+            )
     return found
 
 

@@ -33,13 +33,19 @@ class Instrument(StrEnum):
     ASEAN_MLAT_2004 = "asean_mlat_2004"
     UN_CYBERCRIME_CONVENTION = "un_cybercrime_convention"
     BUDAPEST_CONVENTION = "budapest_convention"
+    UNTOC = "untoc"
+    UNCAC = "uncac"
     BILATERAL_TREATY = "bilateral_treaty"
     RECIPROCITY = "reciprocity"
     DOMESTIC_LAW = "domestic_law"
 
 
 class DataCategory(StrEnum):
-    """Categories of electronic data (Budapest 18(3), UN Convention Art 2, EU 2023/1543)."""
+    """Categories of electronic data (sources per value in domain/sources.py).
+
+    Subscriber information: Budapest 18(3); traffic data: Budapest 1(d); content data: UN
+    Convention against Cybercrime Art 2; identification data: EU 2023/1543 Art 3(10).
+    """
 
     SUBSCRIBER = "subscriber"
     TRAFFIC = "traffic"
@@ -48,7 +54,11 @@ class DataCategory(StrEnum):
 
 
 class RefusalGround(StrEnum):
-    """Enumerated refusal grounds (Budapest 27(4), 29(5); ASEAN MLAT Art 3; EU Art 12)."""
+    """Grounds on which a request may be refused (sources per value in domain/sources.py).
+
+    Execution that is impossible or significantly delayed (missing information, data no
+    longer held) is not a ground: it is reported with `report_obstacle` (Budapest 27(7)).
+    """
 
     POLITICAL_OFFENCE = "political_offence"
     SOVEREIGNTY_SECURITY_PUBLIC_ORDER = "sovereignty_security_public_order"
@@ -58,16 +68,43 @@ class RefusalGround(StrEnum):
     FUNDAMENTAL_RIGHTS = "fundamental_rights"
     DISCRIMINATORY_PROSECUTION = "discriminatory_prosecution"
     MILITARY_OFFENCE = "military_offence"
-    INSUFFICIENT_INFORMATION = "insufficient_information"
     IMMUNITY_OR_PRIVILEGE = "immunity_or_privilege"
-    DATA_NOT_AVAILABLE = "data_not_available"
     OTHER = "other"
 
 
-#: Budapest Art 29(5): preservation may be refused only on these grounds.
+#: Budapest Art 29(5)(a)-(b): preservation may be refused only for a political offence or
+#: where execution would prejudice sovereignty, security, ordre public or other essential
+#: interests. Lack of dual criminality is a further ground only for a state that made the
+#: 29(4) reservation, and never for offences under Arts 2-11 (the aggregate checks that).
 PRESERVATION_REFUSAL_GROUNDS = frozenset(
-    {RefusalGround.POLITICAL_OFFENCE, RefusalGround.SOVEREIGNTY_SECURITY_PUBLIC_ORDER}
+    {
+        RefusalGround.POLITICAL_OFFENCE,
+        RefusalGround.SOVEREIGNTY_SECURITY_PUBLIC_ORDER,
+        RefusalGround.ESSENTIAL_INTERESTS,
+    }
 )
+
+#: Budapest Arts 2-11: the offences a 29(4) reservation can never cover.
+BUDAPEST_OFFENCE_ARTICLES = range(2, 12)
+
+
+class ObstacleReason(StrEnum):
+    """Why execution is impossible or significantly delayed (Budapest 27(7)): reported, not
+    a refusal."""
+
+    INSUFFICIENT_INFORMATION = "insufficient_information"
+    DATA_NOT_AVAILABLE = "data_not_available"
+    EXECUTION_IMPOSSIBLE = "execution_impossible"
+    SIGNIFICANT_DELAY = "significant_delay"
+    OTHER = "other"
+
+
+class PreservationRisk(StrEnum):
+    """What a requested state tells the requester before preserving (Budapest 29(6))."""
+
+    AVAILABILITY_NOT_ENSURED = "availability_not_ensured"
+    CONFIDENTIALITY_THREATENED = "confidentiality_threatened"
+    INVESTIGATION_PREJUDICED = "investigation_prejudiced"
 
 
 class LegalBasis(_Strict):
@@ -83,6 +120,9 @@ class Offence(_Strict):
     name: ShortText
     statute: ShortText = ""
     maximum_penalty: ShortText = ""
+    #: The Budapest Convention article (2-11) that establishes the offence, if any: a 29(4)
+    #: dual-criminality reservation never covers those.
+    budapest_article: Annotated[int, msgspec.Meta(ge=2, le=11)] | None = None
 
 
 class TimeRange(_Strict):
@@ -150,7 +190,7 @@ class Empty(_Strict):
 
 
 class InfoRequest(_Strict):
-    """What the requested side still needs (Budapest 27(7))."""
+    """What the requested side still needs (common practice: no article prescribes it)."""
 
     questions: Annotated[Text, msgspec.Meta(min_length=1)]
 
@@ -162,11 +202,47 @@ class InfoProvided(_Strict):
 
 
 class Acceptance(_Strict):
-    """A decision to execute, possibly in part or under conditions (Budapest 27(6))."""
+    """A decision to execute in full and without conditions (Budapest 27(4)-(6))."""
 
-    partial: bool = False
-    conditions: Text = ""
     note: Text = ""
+
+
+class ConditionalAcceptance(_Strict):
+    """A decision to execute in part or under conditions, which the requester must accept
+    or decline before execution (Budapest 27(6), 28(2)-(3))."""
+
+    conditions: Annotated[Text, msgspec.Meta(min_length=1)]
+    partial: bool = False
+    use_limitations: Text = ""
+    confidentiality: Text = ""
+    note: Text = ""
+
+
+class Obstacle(_Strict):
+    """Execution is impossible or significantly delayed, with reasons (Budapest 27(7))."""
+
+    reason: ObstacleReason
+    reasons: Annotated[Text, msgspec.Meta(min_length=1)]
+
+
+class Amendment(_Strict):
+    """The requester's amendment answering an obstacle (what changed, in words)."""
+
+    changes: Annotated[Text, msgspec.Meta(min_length=1)]
+    note: Text = ""
+
+
+class ConfidentialityNotice(_Strict):
+    """The requested side cannot keep the request confidential (Budapest 27(8))."""
+
+    reasons: Annotated[Text, msgspec.Meta(min_length=1)]
+
+
+class PreservationRiskNotice(_Strict):
+    """Preservation would not ensure the data or would prejudice the case (Budapest 29(6))."""
+
+    risk: PreservationRisk
+    reasons: Annotated[Text, msgspec.Meta(min_length=1)]
 
 
 class Refusal(_Strict):
@@ -207,6 +283,14 @@ class EvidenceDelivery(_Strict):
     recipients: Annotated[list[ShortText], msgspec.Meta(min_length=1)]
     files: list[EvidenceFile] = []
     note: Text = ""
+
+
+class TrafficDisclosure(EvidenceDelivery, kw_only=True):
+    """Traffic data revealing a provider in another state, disclosed expeditiously as a
+    sealed package while preserving (Budapest 30(1))."""
+
+    provider_country: CountryCode
+    provider: ShortText
 
 
 class EvidenceReceipt(_Strict):

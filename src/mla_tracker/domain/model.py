@@ -13,7 +13,12 @@ class Kind(StrEnum):
 
 
 class Urgency(StrEnum):
-    """How fast the requester needs an answer."""
+    """How fast the requester needs an answer.
+
+    `emergency` is the UN Convention against Cybercrime's Art 2 emergency: a situation with a
+    significant and imminent risk to a person's life or safety. `urgent` is policy: faster
+    than normal without that risk (Budapest 25(3) speaks of "urgent circumstances").
+    """
 
     NORMAL = "normal"
     URGENT = "urgent"
@@ -26,6 +31,9 @@ class AgencyRole(StrEnum):
     CENTRAL_AUTHORITY = "central_authority"
     EXECUTING_AUTHORITY = "executing_authority"
     AUDITOR = "auditor"
+    #: Budapest Art 35 / the UN Convention against Cybercrime's 24/7 network: sends and
+    #: receives preservation requests for its state, around the clock.
+    CONTACT_POINT_24_7 = "contact_point_24_7"
 
 
 class Party(StrEnum):
@@ -56,6 +64,10 @@ class State(StrEnum):
     SUPERSEDED = "superseded"
     RELEASED = "released"
     EXPIRED = "expired"
+    OBSTACLE_REPORTED = "obstacle_reported"
+    CONDITIONS_PROPOSED = "conditions_proposed"
+    CONFIDENTIALITY_NOTIFIED = "confidentiality_notified"
+    PRESERVATION_AT_RISK = "preservation_at_risk"
 
 
 class Action(StrEnum):
@@ -79,3 +91,13 @@ class Action(StrEnum):
     SUPERSEDE = "supersede"
     RELEASE = "release"
     EXPIRE = "expire"
+    REPORT_OBSTACLE = "report_obstacle"
+    AMEND = "amend"
+    ACCEPT_CONDITIONALLY = "accept_conditionally"
+    ACCEPT_CONDITIONS = "accept_conditions"
+    DECLINE_CONDITIONS = "decline_conditions"
+    NOTIFY_CONFIDENTIALITY = "notify_confidentiality"
+    PROCEED = "proceed"
+    NOTIFY_PRESERVATION_RISK = "notify_preservation_risk"
+    CONTINUE_PRESERVATION = "continue_preservation"
+    DISCLOSE_TRAFFIC_DATA = "disclose_traffic_data"

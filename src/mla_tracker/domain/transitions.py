@@ -21,25 +21,28 @@ INITIAL_STATE = State.TRANSMITTED
 
 @dataclass(frozen=True)
 class Move:
-    """One allowed move: the state it leads to and who may make it."""
+    """One allowed move: the state it leads to, who may make it, and the rule's source."""
 
     target: State
     parties: frozenset[Party]
+    source: str = "policy"
 
 
 def _rows(
-    rows: Iterable[tuple[Iterable[State], Action, State, Iterable[Party]]],
+    rows: Iterable[tuple[Iterable[State], Action, State, Iterable[Party], str]],
 ) -> Mapping[tuple[State, Action], Move]:
     table: dict[tuple[State, Action], Move] = {}
-    for sources, action, target, parties in rows:
+    for sources, action, target, parties, cited in rows:
         for source in sources:
             key = (source, action)
             if key in table:  # a duplicate row would silently shadow another
                 raise ValueError(f"duplicate transition {key}")
-            table[key] = Move(target, frozenset(parties))
+            table[key] = Move(target, frozenset(parties), cited)
     return table
 
 
+# Citations name the article of the Budapest Convention (BC) unless they say otherwise;
+# "policy" marks a move no instrument prescribes (mla-law.md §2 says which).
 _MLA_OPEN = (
     State.TRANSMITTED,
     State.ACKNOWLEDGED,
@@ -49,48 +52,118 @@ _MLA_OPEN = (
     State.IN_EXECUTION,
     State.PARTIALLY_EXECUTED,
     State.EXECUTED,
+    State.OBSTACLE_REPORTED,
+    State.CONDITIONS_PROPOSED,
+    State.CONFIDENTIALITY_NOTIFIED,
 )
+_DECIDING = (State.ACKNOWLEDGED, State.POSTPONED)
+_EXECUTING = (State.IN_EXECUTION, State.PARTIALLY_EXECUTED)
 
 MLA_TABLE = _rows(
     [
-        ((State.TRANSMITTED,), Action.ACKNOWLEDGE, State.ACKNOWLEDGED, (Q,)),
-        ((State.ACKNOWLEDGED,), Action.REQUEST_INFO, State.INFO_REQUESTED, (Q,)),
-        ((State.INFO_REQUESTED,), Action.PROVIDE_INFO, State.ACKNOWLEDGED, (R,)),
-        ((State.ACKNOWLEDGED, State.POSTPONED), Action.ACCEPT, State.ACCEPTED, (Q,)),
-        ((State.ACKNOWLEDGED, State.POSTPONED), Action.REFUSE, State.REFUSED, (Q,)),
-        ((State.ACKNOWLEDGED,), Action.POSTPONE, State.POSTPONED, (Q,)),
-        ((State.ACCEPTED,), Action.ASSIGN, State.IN_EXECUTION, (Q,)),
+        ((State.TRANSMITTED,), Action.ACKNOWLEDGE, State.ACKNOWLEDGED, (Q,), "policy"),
         (
-            (State.IN_EXECUTION, State.PARTIALLY_EXECUTED),
-            Action.DELIVER_EVIDENCE,
-            State.PARTIALLY_EXECUTED,
-            (X,),
+            (State.ACKNOWLEDGED,),
+            Action.REQUEST_INFO,
+            State.INFO_REQUESTED,
+            (Q,),
+            "policy (common practice; ASEAN MLAT Art 6 lists a request's contents)",
         ),
+        ((State.INFO_REQUESTED,), Action.PROVIDE_INFO, State.ACKNOWLEDGED, (R,), "policy"),
+        (_DECIDING, Action.ACCEPT, State.ACCEPTED, (Q,), "BC 27(4)-(6)"),
+        (
+            _DECIDING,
+            Action.ACCEPT_CONDITIONALLY,
+            State.CONDITIONS_PROPOSED,
+            (Q,),
+            "BC 27(6), 28(2)",
+        ),
+        ((State.CONDITIONS_PROPOSED,), Action.ACCEPT_CONDITIONS, State.ACCEPTED, (R,), "BC 28(3)"),
+        (
+            (State.CONDITIONS_PROPOSED,),
+            Action.DECLINE_CONDITIONS,
+            State.ACKNOWLEDGED,
+            (R,),
+            "BC 27(6), 28(3)",
+        ),
+        (_DECIDING, Action.REFUSE, State.REFUSED, (Q,), "BC 27(4), 27(7)"),
+        ((State.ACKNOWLEDGED,), Action.POSTPONE, State.POSTPONED, (Q,), "BC 27(5)"),
+        (
+            (State.TRANSMITTED, State.ACKNOWLEDGED),
+            Action.NOTIFY_CONFIDENTIALITY,
+            State.CONFIDENTIALITY_NOTIFIED,
+            (Q,),
+            "BC 27(8)",
+        ),
+        ((State.CONFIDENTIALITY_NOTIFIED,), Action.PROCEED, State.ACKNOWLEDGED, (R,), "BC 27(8)"),
+        ((State.ACCEPTED,), Action.ASSIGN, State.IN_EXECUTION, (Q,), "policy"),
+        (
+            (State.ACKNOWLEDGED, State.ACCEPTED, State.POSTPONED, *_EXECUTING),
+            Action.REPORT_OBSTACLE,
+            State.OBSTACLE_REPORTED,
+            (Q, X),
+            "BC 27(7)",
+        ),
+        ((State.OBSTACLE_REPORTED,), Action.PROVIDE_INFO, State.ACKNOWLEDGED, (R,), "BC 27(7)"),
+        ((State.OBSTACLE_REPORTED,), Action.AMEND, State.ACKNOWLEDGED, (R,), "BC 27(7)"),
+        (_EXECUTING, Action.DELIVER_EVIDENCE, State.PARTIALLY_EXECUTED, (X,), "BC 27(7)"),
         (
             (State.PARTIALLY_EXECUTED,),
             Action.COMPLETE_EXECUTION,
             State.EXECUTED,
             (X, Q),
+            "BC 27(7)",
         ),
         # A receipt records that the requester opened a package; the state stays.
-        ((State.PARTIALLY_EXECUTED,), Action.RECEIVE_EVIDENCE, State.PARTIALLY_EXECUTED, (R,)),
-        ((State.EXECUTED,), Action.RECEIVE_EVIDENCE, State.EXECUTED, (R,)),
-        ((State.EXECUTED,), Action.CLOSE, State.CLOSED, (R,)),
-        (_MLA_OPEN, Action.WITHDRAW, State.WITHDRAWN, (R,)),
+        (
+            (State.PARTIALLY_EXECUTED,),
+            Action.RECEIVE_EVIDENCE,
+            State.PARTIALLY_EXECUTED,
+            (R,),
+            "policy",
+        ),
+        ((State.EXECUTED,), Action.RECEIVE_EVIDENCE, State.EXECUTED, (R,), "policy"),
+        ((State.EXECUTED,), Action.CLOSE, State.CLOSED, (R,), "policy"),
+        (_MLA_OPEN, Action.WITHDRAW, State.WITHDRAWN, (R,), "policy"),
     ]
 )
 
 _HELD = (State.PRESERVED, State.EXTENDED)
+_BEFORE_PRESERVING = (State.TRANSMITTED, State.ACKNOWLEDGED)
 
 PRESERVATION_TABLE = _rows(
     [
-        ((State.TRANSMITTED,), Action.ACKNOWLEDGE, State.ACKNOWLEDGED, (Q,)),
-        ((State.TRANSMITTED, State.ACKNOWLEDGED), Action.PRESERVE, State.PRESERVED, (Q,)),
-        ((State.TRANSMITTED, State.ACKNOWLEDGED), Action.REFUSE, State.REFUSED, (Q,)),
-        (_HELD, Action.EXTEND, State.EXTENDED, (Q,)),
-        (_HELD, Action.SUPERSEDE, State.SUPERSEDED, (R,)),
-        ((State.TRANSMITTED, State.ACKNOWLEDGED, *_HELD), Action.RELEASE, State.RELEASED, (R,)),
-        (_HELD, Action.EXPIRE, State.EXPIRED, (S,)),
+        ((State.TRANSMITTED,), Action.ACKNOWLEDGE, State.ACKNOWLEDGED, (Q,), "policy"),
+        (_BEFORE_PRESERVING, Action.PRESERVE, State.PRESERVED, (Q,), "BC 29(3), 29(7)"),
+        (_BEFORE_PRESERVING, Action.REFUSE, State.REFUSED, (Q,), "BC 29(4)-(5)"),
+        (
+            _BEFORE_PRESERVING,
+            Action.NOTIFY_PRESERVATION_RISK,
+            State.PRESERVATION_AT_RISK,
+            (Q,),
+            "BC 29(6)",
+        ),
+        (
+            (State.PRESERVATION_AT_RISK,),
+            Action.CONTINUE_PRESERVATION,
+            State.ACKNOWLEDGED,
+            (R,),
+            "BC 29(6)",
+        ),
+        (_HELD, Action.EXTEND, State.EXTENDED, (Q,), "BC 29(7)"),
+        ((State.PRESERVED,), Action.DISCLOSE_TRAFFIC_DATA, State.PRESERVED, (Q,), "BC 30(1)"),
+        ((State.EXTENDED,), Action.DISCLOSE_TRAFFIC_DATA, State.EXTENDED, (Q,), "BC 30(1)"),
+        ((State.PRESERVED,), Action.RECEIVE_EVIDENCE, State.PRESERVED, (R,), "policy"),
+        ((State.EXTENDED,), Action.RECEIVE_EVIDENCE, State.EXTENDED, (R,), "policy"),
+        (_HELD, Action.SUPERSEDE, State.SUPERSEDED, (R,), "BC 29(7)"),
+        (
+            (*_BEFORE_PRESERVING, *_HELD, State.PRESERVATION_AT_RISK),
+            Action.RELEASE,
+            State.RELEASED,
+            (R,),
+            "BC 29(6); policy otherwise",
+        ),
+        (_HELD, Action.EXPIRE, State.EXPIRED, (S,), "BC 29(7)"),
     ]
 )
 

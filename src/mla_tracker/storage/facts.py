@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from ..domain.content import RequestContent
 from ..domain.model import AgencyRole, Kind, State, Urgency
 from ..domain.request import AgencyFacts, Facts, PackageFacts, References, RequestFacts
 from .tables import AgencyRow, PackageRow, RequestRow
@@ -26,6 +28,7 @@ def request_facts(row: RequestRow) -> RequestFacts:
         executing_agency=row.executing_agency,
         preserved_until=row.preserved_until,
         linked_request_id=row.linked_request_id,
+        conditions_digest=row.conditions_digest,
     )
 
 
@@ -66,17 +69,32 @@ async def _packages(
     }
 
 
+async def _content(session: AsyncSession, request_id: uuid.UUID | None) -> RequestContent | None:
+    if request_id is None:
+        return None
+    stored = await session.scalar(select(RequestRow.content).where(RequestRow.id == request_id))
+    return None if stored is None else msgspec.convert(stored, RequestContent)
+
+
 async def load_facts(
     session: AsyncSession,
     refs: References,
     *,
     request_id: uuid.UUID | None,
     max_package_bytes: int,
+    dual_criminality_reservations: frozenset[str] = frozenset(),
 ) -> Facts:
-    """The agencies, requests and (this request's) packages refs names; absent ones left out."""
+    """The agencies, requests and (this request's) packages refs names; absent ones left out.
+
+    The agencies of every referenced request are loaded too, since rules compare them.
+    """
+    requests = await _requests(session, refs.requests)
+    parties = {a for r in requests.values() for a in (r.requesting_agency, r.requested_agency)}
     return Facts(
-        agencies=await _agencies(session, refs.agencies),
-        requests=await _requests(session, refs.requests),
+        agencies=await _agencies(session, refs.agencies | parties),
+        requests=requests,
         packages=await _packages(session, request_id, refs.packages),
         max_package_bytes=max_package_bytes,
+        content=await _content(session, request_id) if refs.content else None,
+        dual_criminality_reservations=dual_criminality_reservations,
     )

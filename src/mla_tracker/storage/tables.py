@@ -127,6 +127,8 @@ class RequestRow(Base):
     respond_by: Mapped[date | None] = mapped_column(Date(), nullable=True)
     preserved_until: Mapped[date | None] = mapped_column(Date(), nullable=True)
     linked_request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), nullable=True)
+    #: Digest of the conditional acceptance whose conditions bind the request (BC 28(3)).
+    conditions_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     head_seq: Mapped[int] = mapped_column(Integer)
     head_digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -176,6 +178,8 @@ class PackageRow(Base):
     uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     custody_seq: Mapped[int] = mapped_column(Integer, default=0)
     custody_head: Mapped[str] = mapped_column(String(64))
+    #: The conditions the package was delivered under (Budapest 28(3)), if any.
+    conditions_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class CustodyRow(Base):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..crypto.keys import SigningKey
+from ..domain.legal_profile import DEFAULT_PROFILE, LegalProfile
 from ..storage.blobs import FileBlobStore
 
 
@@ -44,3 +45,5 @@ class Context:
     #: The hub's own log key (signs custody assertions) and the ciphertext store.
     server_key: SigningKey | None = None
     blobs: FileBlobStore | None = None
+    #: Which states each instrument binds (built-in defaults, or MLA_LEGAL_FILE over them).
+    legal: LegalProfile = DEFAULT_PROFILE

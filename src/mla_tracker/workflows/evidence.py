@@ -81,6 +81,7 @@ def register_package(
             uploaded_at=None,
             custody_seq=0,
             custody_head=GENESIS,
+            conditions_digest=announced.conditions_digest,
         )
     )
 

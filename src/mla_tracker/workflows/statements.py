@@ -268,6 +268,7 @@ async def append_statement(
                 aggregate.references(verified.move.action, verified.move.body, current),
                 request_id=request_id,
                 max_package_bytes=ctx.policy.max_package_bytes,
+                dual_criminality_reservations=ctx.legal.dual_criminality_reservations,
             )
             decision = aggregate.decide(current, party, verified.move, facts)
             now = ctx.clock()
@@ -279,6 +280,8 @@ async def append_statement(
                 "updated_at": now,
                 **decision.changes,
             }
+            if decision.binds_conditions:
+                values["conditions_digest"] = statement.digest
             if not await repo.advance_head(
                 session, request_id, expected_seq=row.head_seq, values=values
             ):

@@ -11,9 +11,9 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from ...crypto.statement import SignedStatement
 from ...domain.bodies import decode_body
-from ...domain.completeness import check_completeness
 from ...domain.content import RequestContent
 from ...domain.model import Action, Kind, State, Urgency
+from ...workflows import completeness as completeness_workflow
 from ...workflows import queries, statements
 from ...workflows.context import Context
 from ...workflows.principals import Principal
@@ -57,12 +57,15 @@ class RequestController(Controller):
 
     @post("/completeness", status_code=200)
     async def completeness(
-        self, principal: NamedDependency[Principal], data: JSONBody[dict[str, Any]]
+        self,
+        ctx: NamedDependency[Context],
+        principal: NamedDependency[Principal],
+        data: JSONBody[dict[str, Any]],
     ) -> CompletenessOut:
-        """Dry run: which essentials the request content lacks. Stores nothing."""
+        """Dry run: gaps by severity (required, recommended, warning). Stores nothing."""
         content = decode_body(Action.TRANSMIT, data)
         assert isinstance(content, RequestContent)
-        missing = check_completeness(content)
+        missing = await completeness_workflow.check_request(ctx, content)
         return CompletenessOut(
             complete=not any(m.severity == "required" for m in missing),
             missing=[MissingOut(m.field, m.message, m.severity) for m in missing],

@@ -12,6 +12,7 @@ import msgspec
 from ..crypto.errors import KeyFormatError
 from ..crypto.keyevents import GENESIS, EventKind, encode_key_event, sign_key_event
 from ..crypto.keys import SigningKey, VerifyingKey
+from ..domain.model import AgencyRole
 from .client import Api, agency_of_key, api_options, load_signing_key
 
 
@@ -88,7 +89,7 @@ def agency() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["central_authority", "executing_authority", "auditor"]),
+    type=click.Choice([role.value for role in AgencyRole]),
 )
 @click.option("--timezone", help="IANA zone (default: the ASEAN member's)")
 @click.option("--public-key", help="base64 Ed25519 key, or signing.pub / signing.key file")

@@ -47,6 +47,9 @@ class Settings:
     recovery_delay_hours: int = 72
     #: Operator's legal data (TOML) over the built-in defaults (MLA_LEGAL_FILE); None: defaults.
     legal_file: Path | None = None
+    #: How long an append waits for its log index before answering `pending`
+    #: (MLA_LOG_WAIT_MS, in milliseconds).
+    log_wait_seconds: float = 1.0
 
     @property
     def resolved_blob_dir(self) -> Path:
@@ -80,4 +83,5 @@ class Settings:
             session_ttl_seconds=_positive(env, "MLA_SESSION_TTL_SECONDS", 3600),
             recovery_delay_hours=_positive(env, "MLA_RECOVERY_DELAY_HOURS", 72, zero=True),
             legal_file=Path(env["MLA_LEGAL_FILE"]) if env.get("MLA_LEGAL_FILE") else None,
+            log_wait_seconds=_int(env, "MLA_LOG_WAIT_MS", 1000) / 1000,
         )

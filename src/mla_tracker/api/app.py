@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -24,11 +25,13 @@ from ..storage.blobs import FileBlobStore
 from ..storage.db import create_engine, session_factory, transaction
 from ..storage.server_key import load_or_create
 from ..storage.tables import TokenRow
+from ..workflows import log as transparency_log
 from ..workflows.context import Context, Policy, utc_now
 from ..workflows.principals import hash_token, new_token
 from .controllers.agencies import AgencyController, all_key_events
 from .controllers.evidence import EvidenceController
 from .controllers.health import HealthController, server_key
+from .controllers.log import LogController, well_known_log_key
 from .controllers.requests import RequestController
 from .controllers.sessions import SessionController
 from .controllers.whoami import whoami
@@ -91,6 +94,7 @@ def create_app(
             sessions=session_factory(engine),
             policy=Policy(
                 max_package_bytes=settings.max_package_bytes,
+                log_wait_seconds=settings.log_wait_seconds,
                 session_ttl=timedelta(seconds=settings.session_ttl_seconds),
                 recovery_delay=timedelta(hours=settings.recovery_delay_hours),
             ),
@@ -102,12 +106,13 @@ def create_app(
             if settings.operator_token
             else None,
         )
-        app.state.ctx = ctx
         written = await ensure_operator_token(ctx, settings)
         if written:
             log.warning("operator token written to %s (mode 0600); keep it secret", written)
         try:
-            yield
+            async with transparency_log.running(ctx) as integrator:
+                app.state.ctx = integrator.ctx = dataclasses.replace(ctx, integrator=integrator)
+                yield
         finally:
             await engine.dispose()
 
@@ -143,6 +148,8 @@ def create_app(
             all_key_events,
             RequestController,
             EvidenceController,
+            LogController,
+            well_known_log_key,
             server_key,
             whoami,
             create_static_files_router(

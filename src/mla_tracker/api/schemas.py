@@ -76,12 +76,26 @@ class StatementOut(msgspec.Struct, frozen=True, kw_only=True):
     body: str | None
 
 
+class LogPosition(msgspec.Struct, frozen=True, kw_only=True):
+    """Where an accepted statement stands in the transparency log.
+
+    `index` once integrated (usually within the hub's wait, about a second); otherwise
+    `pending` is true and `poll` names the inclusion proof to ask for shortly. The
+    statement is durable either way.
+    """
+
+    index: int | None
+    pending: bool
+    poll: str
+
+
 class AcceptedOut(msgspec.Struct, frozen=True):
     """The answer to an accepted statement."""
 
     request: RequestSummary
     statement: StatementOut
     duplicate: bool
+    log: LogPosition
 
 
 class MissingOut(msgspec.Struct, frozen=True):

@@ -52,6 +52,21 @@ class Api:
             return resp.json()
         raise click.ClickException(describe_problem(resp))
 
+    def text(self, path: str) -> str:
+        """GET a text resource (a signed note); raise a ClickException naming the problem."""
+        import httpx
+
+        try:
+            with httpx.Client(
+                base_url=self.url, headers=self._headers, timeout=self._timeout
+            ) as http:
+                resp = http.get(path)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach {self.url}: {exc}") from exc
+        if resp.status_code != 200:
+            raise click.ClickException(describe_problem(resp))
+        return resp.text
+
 
 def describe_problem(resp: httpx.Response) -> str:
     """One readable message from an RFC 9457 problem (or any error response)."""

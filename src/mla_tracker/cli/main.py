@@ -18,6 +18,7 @@ from .. import __version__
 #: Every `mla` subcommand, as "module:attribute".
 COMMANDS: dict[str, str] = {
     "agency": "mla_tracker.cli.agency:agency",
+    "audit": "mla_tracker.cli.audit:audit",
     "db": "mla_tracker.cli.server:db",
     "evidence": "mla_tracker.cli.evidence:evidence",
     "keygen": "mla_tracker.cli.keygen:keygen",
@@ -30,6 +31,7 @@ COMMANDS: dict[str, str] = {
 #: download talk to the hub, so they live beside the HTTP client rather than in evidence.py,
 #: and sealing or opening offline should not import them.
 EXTENSIONS: dict[str, dict[str, str]] = {
+    "agency": {"watch": "mla_tracker.cli.audit:watch"},
     "evidence": {
         "download": "mla_tracker.cli.transfer:download",
         "upload": "mla_tracker.cli.transfer:upload",

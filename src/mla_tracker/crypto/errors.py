@@ -71,3 +71,17 @@ class KeyNotValid(CryptoError):
 
     problem: ClassVar[str] = "key-not-valid"
     title: ClassVar[str] = "Signing key not valid"
+
+
+class ProofError(CryptoError):
+    """A Merkle inclusion or consistency proof is malformed or does not verify."""
+
+    problem: ClassVar[str] = "bad-proof"
+    title: ClassVar[str] = "Merkle proof refused"
+
+
+class NoteError(CryptoError):
+    """A signed note or checkpoint is malformed, unsigned by a known key, or does not verify."""
+
+    problem: ClassVar[str] = "bad-note"
+    title: ClassVar[str] = "Signed note refused"

@@ -204,3 +204,9 @@ class CustodyRow(Base):
         ),
         UniqueConstraint("request_id", "package_id", "seq", name="uq_custody_events_seq"),
     )
+
+
+# The log's tables live in their own module; importing them here puts them in Base.metadata.
+from .log_tables import LogCheckpointRow, LogEntryRow, LogNodeRow  # noqa: E402
+
+__all__ = ["LogCheckpointRow", "LogEntryRow", "LogNodeRow"]

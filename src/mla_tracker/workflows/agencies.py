@@ -32,6 +32,7 @@ from ..domain.countries import resolve_timezone
 from ..storage import repositories as repo
 from ..storage.db import transaction
 from ..storage.tables import AgencyKeyRow, AgencyRow, KeyEventRow
+from . import log
 from .commands import NewKey, RegisterAgency
 from .context import Context
 from .errors import AlreadyExists, Forbidden, KeyRejected, NotFound, StaleHead, StatementRejected
@@ -115,6 +116,7 @@ async def _store(
         envelope=envelope.to_json(),
     )
     session.add(row)
+    log.queue(session, envelope, ctx, agency_id=ev.agency)
     record = history.get(ev.key_id)
     assert record is not None  # append() just added or revoked it
     if ev.event == "revoke":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,6 +33,8 @@ class Policy:
     challenge_ttl: timedelta = timedelta(minutes=5)
     #: A recovery key added by the operator signs nothing before this has passed.
     recovery_delay: timedelta = timedelta(hours=72)
+    #: How long an append waits for its log index before answering `pending`.
+    log_wait_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -47,3 +50,5 @@ class Context:
     blobs: FileBlobStore | None = None
     #: Which states each instrument binds (built-in defaults, or MLA_LEGAL_FILE over them).
     legal: LegalProfile = DEFAULT_PROFILE
+    #: This process's log integrator (workflows.log.Integrator), when one runs.
+    integrator: Any = None

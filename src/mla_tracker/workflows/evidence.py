@@ -18,6 +18,7 @@ from ..domain.request import PackageAnnounced
 from ..storage.blobs import BlobMissing, BlobTooLarge
 from ..storage.db import transaction
 from ..storage.tables import CustodyRow, PackageRow, RequestRow
+from . import log
 from .context import Context
 from .errors import Forbidden, NotFound, WorkflowError
 from .principals import Principal
@@ -145,6 +146,7 @@ async def _custody(
             envelope=envelope.to_json(),
         )
     )
+    log.queue(session, envelope, ctx, request_id=package.request_id)
     package.custody_seq = seq
     package.custody_head = dig
 

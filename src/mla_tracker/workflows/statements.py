@@ -38,7 +38,7 @@ from ..storage import repositories as repo
 from ..storage.db import transaction
 from ..storage.facts import load_facts, request_facts
 from ..storage.tables import AgencyKeyRow, RequestRow, StatementRow
-from . import evidence
+from . import evidence, log
 from .context import Context
 from .errors import Forbidden, KeyRejected, NotFound, StaleHead, StatementRejected
 from .principals import Principal
@@ -202,6 +202,7 @@ async def submit_request(ctx: Context, principal: Principal, signed: SignedState
             session.add(request)
             await session.flush()
             session.add(statement)
+            log.queue(session, signed.envelope, ctx, request_id=st.request_id)
     except IntegrityError as exc:
         head_seq, head_digest = await _head(ctx, parse_statement(signed.envelope.payload_bytes()))
         raise StaleHead(
@@ -293,6 +294,7 @@ async def append_statement(
                     head_digest=fresh.head_digest,
                 )
             await repo.insert_statement(session, statement)
+            log.queue(session, signed.envelope, ctx, request_id=request_id)
             if decision.announced is not None:
                 evidence.register_package(
                     session, request_id, decision.announced, statement.digest, now
@@ -314,3 +316,16 @@ async def _head(ctx: Context, request: uuid.UUID | Statement) -> tuple[int, str]
     async with transaction(ctx.sessions, write=False) as session:
         found = await repo.get_request(session, request_id)
     return (0, GENESIS) if found is None else (found.head_seq, found.head_digest)
+
+
+async def log_position(ctx: Context, accepted: Accepted) -> int | None:
+    """The accepted statement's leaf index once integrated, waiting up to the policy's limit.
+
+    None means it is durable but still queued: poll its inclusion proof by digest.
+    """
+    if ctx.integrator is None:
+        return await log.index_of(ctx, accepted.statement.digest)
+    found: int | None = await ctx.integrator.wait_for(
+        accepted.statement.digest, ctx.policy.log_wait_seconds
+    )
+    return found

@@ -20,6 +20,7 @@ from ...workflows.principals import Principal
 from ..schemas import (
     AcceptedOut,
     CompletenessOut,
+    LogPosition,
     MissingOut,
     RequestList,
     RequestOut,
@@ -30,11 +31,18 @@ from ..schemas import (
 )
 
 
-def _accepted(result: statements.Accepted) -> Response[AcceptedOut]:
+async def _accepted(ctx: Context, result: statements.Accepted) -> Response[AcceptedOut]:
+    index = await statements.log_position(ctx, result)
+    position = LogPosition(
+        index=index,
+        pending=index is None,
+        poll=f"/v1/log/proof/inclusion?digest={result.statement.digest}",
+    )
     body = AcceptedOut(
         request_summary(result.request, bodies=True),
         statement_out(result.statement, bodies=True),
         result.duplicate,
+        position,
     )
     return Response(body, status_code=200 if result.duplicate else 201)
 
@@ -53,7 +61,7 @@ class RequestController(Controller):
         data: JSONBody[SignedStatement],
     ) -> Response[AcceptedOut]:
         """Create a request from its signed `transmit` statement and body (201; 200 if re-sent)."""
-        return _accepted(await statements.submit_request(ctx, principal, data))
+        return await _accepted(ctx, await statements.submit_request(ctx, principal, data))
 
     @post("/completeness", status_code=200)
     async def completeness(
@@ -131,4 +139,6 @@ class RequestController(Controller):
         data: JSONBody[SignedStatement],
     ) -> Response[AcceptedOut]:
         """Append a signed statement and its body (201; 200 if re-sent; 409 with the head)."""
-        return _accepted(await statements.append_statement(ctx, principal, request_id, data))
+        return await _accepted(
+            ctx, await statements.append_statement(ctx, principal, request_id, data)
+        )

@@ -1,0 +1,219 @@
+"""The transparency log: queue entries inside append transactions, integrate them in batches.
+
+An append transaction only queues its entry (`queue`); no lock is held across appends.
+One integrator at a time (a PostgreSQL transaction-level advisory lock; SQLite's single
+writer) gives the queued entries dense indices, stores the new perfect-subtree hashes and
+signs a checkpoint (`integrate`). Every server process runs an integrator loop; whichever
+takes the lock does the work, so several processes never fork the tree or skip an index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..crypto import dsse, merkle
+from ..crypto.keys import SigningKey
+from ..crypto.log_entry import digest_of, entry_of, kind_of
+from ..crypto.note import Checkpoint, NoteSigner
+from ..storage.db import transaction
+from ..storage.log_tables import LogCheckpointRow, LogEntryRow, LogNodeRow
+from .context import Context
+
+log = logging.getLogger("mla_tracker.log")
+
+#: The advisory lock key of the integrator ("mla-log" in ASCII).
+_LOCK_KEY = 0x6D6C612D6C6F67
+#: Entries integrated per batch (one transaction, one checkpoint).
+BATCH = 2000
+
+
+def origin_of(key: SigningKey) -> str:
+    """The log's origin line: unique per hub, derived from its log key."""
+    return f"mla-tracker.dev/log/{key.key_id[:16]}"
+
+
+def note_signer(key: SigningKey) -> NoteSigner:
+    """The signer of this hub's checkpoints (its note name is the log's origin)."""
+    return NoteSigner(origin_of(key), key)
+
+
+def queue(
+    session: AsyncSession,
+    envelope: dsse.Envelope,
+    ctx: Context,
+    *,
+    request_id: uuid.UUID | None = None,
+    agency_id: str | None = None,
+) -> None:
+    """Inside an append transaction: queue the envelope for the log (metadata only)."""
+    entry = entry_of(envelope)
+    session.add(
+        LogEntryRow(
+            leaf_index=None,
+            kind=kind_of(envelope),
+            digest=digest_of(envelope),
+            leaf_hash=merkle.leaf_hash(entry),
+            entry=entry,
+            request_id=request_id,
+            agency_id=agency_id,
+            queued_at=ctx.clock(),
+        )
+    )
+
+
+async def load_nodes(
+    session: AsyncSession, coords: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """The stored perfect-subtree hashes at these coordinates, in one query."""
+    wanted = set(coords)
+    if not wanted:
+        return {}
+    levels = {level for level, _ in wanted}
+    indices = {index for _, index in wanted}
+    rows = await session.execute(
+        select(LogNodeRow.level, LogNodeRow.index, LogNodeRow.hash).where(
+            LogNodeRow.level.in_(levels), LogNodeRow.index.in_(indices)
+        )
+    )
+    return {(lv, ix): h for lv, ix, h in rows if (lv, ix) in wanted}
+
+
+async def tree_size(session: AsyncSession) -> int:
+    """How many entries have been integrated."""
+    top = await session.scalar(select(func.max(LogEntryRow.leaf_index)))
+    return 0 if top is None else int(top) + 1
+
+
+async def _take_lock(session: AsyncSession) -> bool:
+    if (await session.connection()).dialect.name != "postgresql":
+        return True  # SQLite: the write transaction (BEGIN IMMEDIATE) is the lock
+    taken = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    return bool(taken)
+
+
+async def integrate(ctx: Context, *, batch: int = BATCH) -> int:
+    """Integrate one batch of queued entries and sign a checkpoint; return how many."""
+    if ctx.server_key is None:
+        raise RuntimeError("the hub has no log key")
+    async with transaction(ctx.sessions, write=False) as session:
+        # Look before taking SQLite's write lock: an idle hub should not contend with appends.
+        queued = await session.scalar(
+            select(LogEntryRow.id).where(LogEntryRow.leaf_index.is_(None)).limit(1)
+        )
+    if queued is None:
+        return 0
+    async with transaction(ctx.sessions, write=True) as session:
+        if not await _take_lock(session):
+            return 0
+        pending = (
+            await session.execute(
+                select(LogEntryRow.id, LogEntryRow.leaf_hash)
+                .where(LogEntryRow.leaf_index.is_(None))
+                .order_by(LogEntryRow.id)
+                .limit(batch)
+            )
+        ).all()
+        if not pending:
+            return 0
+        size = await tree_size(session)
+        leaves = [leaf for _, leaf in pending]
+        nodes = await load_nodes(session, merkle.batch_new_nodes_coords(size, len(leaves)))
+        fresh = merkle.batch_new_nodes(size, leaves, nodes)
+        nodes.update(((level, position), digest) for level, position, digest in fresh)
+        await session.execute(
+            update(LogEntryRow),
+            [
+                {"id": entry_id, "leaf_index": size + offset}
+                for offset, (entry_id, _) in enumerate(pending)
+            ],
+        )
+        await session.execute(
+            insert(LogNodeRow), [{"level": lv, "index": ix, "hash": h} for lv, ix, h in fresh]
+        )
+        new_size = size + len(pending)
+        missing = [c for c in merkle.root_coords(new_size) if c not in nodes]
+        nodes.update(await load_nodes(session, missing))
+        root = merkle.root(new_size, nodes)
+        body = Checkpoint(origin_of(ctx.server_key), new_size, root).to_text()
+        session.add(
+            LogCheckpointRow(
+                size=new_size,
+                root_hash=root,
+                note=note_signer(ctx.server_key).sign(body),
+                created_at=ctx.clock(),
+            )
+        )
+    return len(pending)
+
+
+async def index_of(ctx: Context, digest: str) -> int | None:
+    """The leaf index of an entry, or None while it is queued (or unknown)."""
+    async with transaction(ctx.sessions, write=False) as session:
+        found = await session.scalar(
+            select(LogEntryRow.leaf_index).where(LogEntryRow.digest == digest)
+        )
+    return None if found is None else int(found)
+
+
+@dataclass
+class Integrator:
+    """The per-process integrator loop; appends wake it and wait briefly for their index."""
+
+    ctx: Context
+    idle_seconds: float = 0.25
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    integrated: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def run(self) -> None:
+        """Integrate until cancelled; a failure is logged and retried, never fatal."""
+        while True:
+            try:
+                done = await integrate(self.ctx)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be away; appends stay queued
+                log.exception("log integration failed; retrying")
+                done = 0
+            if done:
+                async with self.integrated:
+                    self.integrated.notify_all()
+                continue
+            self.wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), self.idle_seconds)
+
+    async def wait_for(self, digest: str, timeout: float) -> int | None:
+        """Wake the integrator and wait up to `timeout` for the entry's index."""
+        self.wakeup.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = await index_of(self.ctx, digest)
+            left = deadline - loop.time()
+            if found is not None or left <= 0:
+                return found
+            # Another process's integrator may do the work: look again at least every 50 ms.
+            async with self.integrated:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.integrated.wait(), min(left, 0.05))
+
+
+@contextlib.asynccontextmanager
+async def running(ctx: Context) -> AsyncIterator[Integrator]:
+    """Run an integrator for the lifetime of the context manager."""
+    integrator = Integrator(ctx)
+    task = asyncio.create_task(integrator.run(), name="mla-log-integrator")
+    try:
+        yield integrator
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -146,9 +146,12 @@ def parse_statement_list(
     envelopes: list[dsse.Envelope] = []
     bodies: list[bytes | None] = []
     for index, item in enumerate(items, start=1):
-        envelopes.append(
-            wire.decode(msgspec.json.encode(item["envelope"]), dsse.Envelope, f"[{index}].envelope")
-        )
+        try:
+            # Already parsed JSON (no duplicate keys can survive that); base64 and the
+            # payload are checked strictly when the chain is verified.
+            envelopes.append(msgspec.convert(item["envelope"], dsse.Envelope))
+        except msgspec.ValidationError as exc:
+            raise EncodingError(f"[{index}].envelope", str(exc)) from exc
         body = item.get("body")
         bodies.append(None if body is None else wire.b64decode(body, f"[{index}].body"))
     return envelopes, bodies

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -21,7 +21,7 @@ import msgspec
 
 from .. import protocol
 from ..crypto import dsse, merkle, wire
-from ..crypto.errors import CryptoError
+from ..crypto.errors import CryptoError, EncodingError
 from ..crypto.keyevents import KEY_EVENT_PAYLOAD_TYPE
 from ..crypto.keyhistory import KeyHistory
 from ..crypto.keys import VerifyingKey
@@ -39,6 +39,19 @@ class Entry:
     index: int
     entry: bytes
     leaf_hash: bytes
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A log entry whose bytes decoded to an envelope (decoded once, used by every check)."""
+
+    entry: Entry
+    envelope: dsse.Envelope
+
+    @property
+    def index(self) -> int:
+        """The entry's leaf index."""
+        return self.entry.index
 
 
 @dataclass
@@ -77,10 +90,25 @@ def open_checkpoint(note: str, verifier_key: str) -> Checkpoint:
     return Checkpoint.parse(open_note(note, NoteVerifier.from_vkey(verifier_key)))
 
 
-def check_log(fetched: Fetched, checkpoint: Checkpoint, report: Report) -> dict[str, Entry]:
-    """Steps 2: recompute every leaf and the root; return the entries by payload digest."""
+def _canonical_envelope(item: Entry) -> dsse.Envelope:
+    """The entry's envelope, if its bytes are exactly the canonical encoding (crypto.log_entry).
+
+    Re-encoding and comparing is the strict check here: canonical JSON has no duplicate
+    keys, no spaces and one member order, and it is much cheaper than a checked parse.
+    """
+    try:
+        envelope = msgspec.json.decode(item.entry, type=dsse.Envelope)
+    except msgspec.DecodeError as exc:
+        raise EncodingError(f"log entry {item.index}", str(exc)) from exc
+    if entry_of(envelope) != item.entry:
+        raise EncodingError(f"log entry {item.index}", "is not a canonical envelope encoding")
+    return envelope
+
+
+def check_log(fetched: Fetched, checkpoint: Checkpoint, report: Report) -> dict[str, Logged]:
+    """Step 2: recompute every leaf and the root; return the entries by payload digest."""
     report.checkpoint_size = checkpoint.size
-    by_digest: dict[str, Entry] = {}
+    by_digest: dict[str, Logged] = {}
     leaves: list[bytes] = []
     for position, item in enumerate(fetched.entries):
         if item.index != position:
@@ -91,8 +119,8 @@ def check_log(fetched: Fetched, checkpoint: Checkpoint, report: Report) -> dict[
             report.fail("log entries", f"entry {item.index}: its leaf hash is not its bytes'")
         leaves.append(leaf)
         try:
-            envelope = wire.decode(item.entry, dsse.Envelope, f"log entry {item.index}")
-            by_digest[digest_of(envelope)] = item
+            envelope = _canonical_envelope(item)
+            by_digest[digest_of(envelope)] = Logged(item, envelope)
         except CryptoError as exc:
             report.fail("log entries", f"entry {item.index}: {exc}")
     report.entries = len(leaves)
@@ -103,16 +131,19 @@ def check_log(fetched: Fetched, checkpoint: Checkpoint, report: Report) -> dict[
     return by_digest
 
 
-def key_history(fetched: Fetched, by_digest: Mapping[str, Entry], report: Report) -> KeyHistory:
+def _key_events(by_digest: Mapping[str, Logged]) -> list[Logged]:
+    return sorted(
+        (e for e in by_digest.values() if e.envelope.payloadType == KEY_EVENT_PAYLOAD_TYPE),
+        key=lambda e: e.index,
+    )
+
+
+def key_history(fetched: Fetched, by_digest: Mapping[str, Logged], report: Report) -> KeyHistory:
     """Step 3: the key history from the log's key events, checked against the directory."""
     history = KeyHistory(fetched.server_key)
-    ordered = sorted(by_digest.values(), key=lambda e: e.index)
-    for item in ordered:
-        envelope = wire.decode(item.entry, dsse.Envelope, "log entry")
-        if envelope.payloadType != KEY_EVENT_PAYLOAD_TYPE:
-            continue
+    for item in _key_events(by_digest):
         try:
-            history.append(envelope)
+            history.append(item.envelope)
             report.key_events += 1
         except CryptoError as exc:
             report.fail("key event", f"log entry {item.index}: {exc}")
@@ -134,13 +165,20 @@ def key_history(fetched: Fetched, by_digest: Mapping[str, Entry], report: Report
     return history
 
 
-def _verify_one(
-    request_id: str, rows: Sequence[Mapping[str, object]], history: KeyHistory
-) -> tuple[str, int, list[tuple[str, str, int | None]]]:
-    envelopes, bodies = protocol.parse_statement_list(rows)
+#: One request as a worker verifies it: its id and, per statement, the entry bytes (the
+#: canonical envelope) and the body's bytes where the reader holds them.
+_Chain = tuple[str, list[tuple[bytes, bytes | None]]]
+_Outcome = tuple[str, int, list[tuple[str, str, int | None]]]
+
+
+def _verify_one(chain: _Chain, history: KeyHistory) -> _Outcome:
+    request_id, statements = chain
     try:
-        protocol.verify_request(envelopes, history, bodies)
-    except (CryptoError, DomainError) as exc:
+        # Entry bytes were checked canonical (or equal to a canonical log entry) already,
+        # so the plain typed decode is enough; the payload is parsed strictly below.
+        envelopes = [msgspec.json.decode(e, type=dsse.Envelope) for e, _ in statements]
+        protocol.verify_request(envelopes, history, [b for _, b in statements])
+    except (CryptoError, DomainError, msgspec.DecodeError) as exc:
         seq = next(
             (
                 int(n.removeprefix("statement seq "))
@@ -149,8 +187,9 @@ def _verify_one(
             ),
             None,
         )
-        return request_id, len(rows), [(exc.title, str(exc), seq)]
-    return request_id, len(rows), []
+        title = getattr(exc, "title", "statement")
+        return request_id, len(statements), [(title, str(exc), seq)]
+    return request_id, len(statements), []
 
 
 _WORKER_HISTORY: KeyHistory | None = None
@@ -162,59 +201,63 @@ def _init_worker(events: list[bytes], server_key: bytes) -> None:
     _WORKER_HISTORY = KeyHistory.from_events(envelopes, VerifyingKey(server_key))
 
 
-def _verify_batch(
-    batch: list[tuple[str, list[Mapping[str, object]]]],
-) -> list[tuple[str, int, list[tuple[str, str, int | None]]]]:
+def _verify_batch(batch: list[_Chain]) -> list[_Outcome]:
     assert _WORKER_HISTORY is not None
-    return [_verify_one(rid, rows, _WORKER_HISTORY) for rid, rows in batch]
+    return [_verify_one(chain, _WORKER_HISTORY) for chain in batch]
+
+
+def _chains(fetched: Fetched, by_digest: Mapping[str, Logged], report: Report) -> list[_Chain]:
+    """Match every statement the hub showed with its log entry, and the log's with the hub's."""
+    shown: set[str] = set()
+    chains: list[_Chain] = []
+    for request_id, rows in sorted(fetched.requests.items()):
+        statements: list[tuple[bytes, bytes | None]] = []
+        for row in rows:
+            served = msgspec.json.encode(row["envelope"])
+            claimed = str(row.get("digest", ""))
+            logged = by_digest.get(claimed)
+            body = row.get("body")
+            held = wire.b64decode(body, "body") if isinstance(body, str) else None
+            if logged is None:
+                report.fail("statement not in the log", claimed, request_id, _seq(row))
+            elif logged.entry.entry != served:
+                report.fail("statement differs from its log entry", claimed, request_id, _seq(row))
+            else:
+                shown.add(claimed)
+            # Verify what the hub showed either way, so a broken chain is named too.
+            statements.append((served, held))
+        chains.append((request_id, statements))
+    for digest, item in by_digest.items():
+        if item.envelope.payloadType == STATEMENT_PAYLOAD_TYPE and digest not in shown:
+            report.fail(
+                "statement hidden",
+                f"log entry {item.index} ({digest}) is a statement the hub did not show",
+            )
+    return chains
 
 
 def check_requests(
     fetched: Fetched,
-    by_digest: Mapping[str, Entry],
+    by_digest: Mapping[str, Logged],
     history: KeyHistory,
     report: Report,
     *,
     workers: int | None = None,
 ) -> None:
     """Step 4: every chain, on every core; every statement in the log and vice versa."""
-    shown: set[str] = set()
-    for request_id, rows in fetched.requests.items():
-        for row in rows:
-            envelope = wire.decode(
-                msgspec.json.encode(row["envelope"]), dsse.Envelope, "statement envelope"
-            )
-            digest = digest_of(envelope)
-            shown.add(digest)
-            logged = by_digest.get(digest)
-            if logged is None:
-                report.fail("statement not in the log", digest, request_id, _seq(row))
-            elif logged.entry != entry_of(envelope):
-                report.fail("statement differs from its log entry", digest, request_id, _seq(row))
-    for digest, item in by_digest.items():
-        envelope = wire.decode(item.entry, dsse.Envelope, "log entry")
-        if envelope.payloadType == STATEMENT_PAYLOAD_TYPE and digest not in shown:
-            report.fail(
-                "statement hidden",
-                f"log entry {item.index} ({digest}) is a statement the hub did not show",
-            )
-    events = [
-        e.entry
-        for e in sorted(by_digest.values(), key=lambda e: e.index)
-        if wire.decode(e.entry, dsse.Envelope, "log entry").payloadType == KEY_EVENT_PAYLOAD_TYPE
-    ]
-    items = sorted(fetched.requests.items())
+    chains = _chains(fetched, by_digest, report)
+    events = [e.entry.entry for e in _key_events(by_digest)]
     count = workers or os.cpu_count() or 1
-    results: Iterable[tuple[str, int, list[tuple[str, str, int | None]]]]
-    if count > 1 and len(items) > 1:
-        chunk = max(1, len(items) // (count * 4))
-        batches = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    results: Iterable[_Outcome]
+    if count > 1 and len(chains) > 1:
+        chunk = max(1, len(chains) // (count * 4))
+        batches = [chains[i : i + chunk] for i in range(0, len(chains), chunk)]
         with ProcessPoolExecutor(
             count, initializer=_init_worker, initargs=(events, fetched.server_key.raw)
         ) as pool:
             results = [r for done in pool.map(_verify_batch, batches) for r in done]
     else:
-        results = [_verify_one(rid, rows, history) for rid, rows in items]
+        results = [_verify_one(chain, history) for chain in chains]
     for request_id, statements, failures in results:
         report.requests += 1
         report.statements += statements

@@ -85,3 +85,20 @@ def verify(
         raise SignatureError("signature keyid does not match the key used")
     key.verify(sig, pae(envelope.payloadType, payload))
     return payload
+
+
+def verify_payload(envelope: Envelope, payload: bytes, key: VerifyingKey) -> None:
+    """Check the one signature over PAE(payloadType, payload) made with `key`.
+
+    For callers that already decoded `payload` from this envelope and resolved the key
+    (the chain verifier); raises SignatureError.
+    """
+    if len(envelope.signatures) != 1:
+        raise SignatureError(
+            f"a statement carries exactly one signature, got {len(envelope.signatures)}"
+        )
+    signature = envelope.signatures[0]
+    if key.key_id != signature.keyid:
+        raise SignatureError("signature keyid does not match the key used")
+    sig = wire.b64decode(signature.sig, "envelope.signatures[0].sig")
+    key.verify(sig, pae(envelope.payloadType, payload))

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Protocol
 import msgspec
 
 from . import dsse, wire
-from .errors import BodyMismatch, ChainError, CryptoError, EnvelopeFormatError
+from .errors import BodyMismatch, ChainError, CryptoError, EnvelopeFormatError, SignatureError
 from .keys import SigningKey, VerifyingKey
 
 PAYLOAD_TYPE = "application/vnd.mla-tracker.statement.v2+json"
@@ -161,10 +161,20 @@ def verify_statement(
 
 def verify_signed_by(envelope: dsse.Envelope, keys: KeyResolver) -> tuple[Statement, bytes]:
     """Verify a statement against the key its actor held under that key id at issued_at."""
-    claimed = parse_statement(envelope.payload_bytes())
-    st, payload = verify_statement(
-        envelope, lambda key_id: keys.key_for(claimed.actor, key_id, claimed.issued_at)
-    )
+    if envelope.payloadType != PAYLOAD_TYPE:
+        raise EnvelopeFormatError(
+            f"payloadType must be '{PAYLOAD_TYPE}', got '{envelope.payloadType}'"
+        )
+    if len(envelope.signatures) != 1:
+        raise SignatureError(
+            f"a statement carries exactly one signature, got {len(envelope.signatures)}"
+        )
+    payload = envelope.payload_bytes()
+    st = parse_statement(payload)
+    keyid = envelope.signatures[0].keyid
+    if st.key_id != keyid:
+        raise EnvelopeFormatError("statement key_id differs from the signature's keyid")
+    dsse.verify_payload(envelope, payload, keys.key_for(st.actor, keyid, st.issued_at))
     return st, payload
 
 

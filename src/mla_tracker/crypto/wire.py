@@ -85,8 +85,8 @@ def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def loads(data: bytes, field: str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse strict JSON (see the module docstring); raise EncodingError naming the field."""
+def _parse(data: bytes, field: str, max_depth: int) -> Any:
+    """UTF-8, no BOM, bounded depth, no duplicate keys, no NaN: Python's parser, checked."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -95,13 +95,18 @@ def loads(data: bytes, field: str, *, max_depth: int = MAX_DEPTH) -> Any:
         raise EncodingError(field, "starts with a byte order mark; send plain UTF-8")
     check_depth(data, field, max_depth)
     try:
-        value = json.loads(
+        return json.loads(
             text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant
         )
     except _DuplicateKey as exc:
         raise EncodingError(field, f"JSON object has the key {exc.key!r} twice") from exc
     except (ValueError, RecursionError) as exc:
         raise EncodingError(field, f"is not valid JSON: {exc}") from exc
+
+
+def loads(data: bytes, field: str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse strict JSON (see the module docstring); raise EncodingError naming the field."""
+    value = _parse(data, field, max_depth)
     try:
         # Python's json lets lone surrogate escapes and huge integers through; msgspec (and
         # most other verifiers, and PostgreSQL's jsonb) do not.
@@ -115,8 +120,9 @@ def loads(data: bytes, field: str, *, max_depth: int = MAX_DEPTH) -> Any:
 
 def decode(data: bytes, type_: type[T], field: str, *, max_depth: int = MAX_DEPTH) -> T:
     """Strict JSON (see loads) decoded into a typed msgspec shape; raise EncodingError."""
-    loads(data, field, max_depth=max_depth)
+    _parse(data, field, max_depth)
     try:
+        # The typed decode also refuses lone surrogates and out-of-range numbers.
         return msgspec.json.decode(data, type=type_)
     except msgspec.DecodeError as exc:
         raise EncodingError(field, str(exc)) from exc

@@ -206,7 +206,6 @@ class CustodyRow(Base):
     )
 
 
-# The log's tables live in their own module; importing them here puts them in Base.metadata.
-from .log_tables import LogCheckpointRow, LogEntryRow, LogNodeRow  # noqa: E402
-
-__all__ = ["LogCheckpointRow", "LogEntryRow", "LogNodeRow"]
+# The log's tables live in their own module; importing it here puts them in Base.metadata
+# (a module import, so importing log_tables first does not trip on this cycle).
+from . import log_tables  # noqa: E402, F401

@@ -127,7 +127,7 @@ def _envelope(item: BundleEntry, where: str) -> dsse.Envelope:
 
 def verify_bundle(data: bytes, *, log_key: str | None = None) -> Report:
     """Check a bundle with no network; every failure lands in the report."""
-    report = Report()
+    report = Report(by_proof=True)
     try:
         bundle = wire.decode(data, Bundle, "bundle")
     except CryptoError as exc:

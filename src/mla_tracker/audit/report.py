@@ -32,6 +32,8 @@ class Report:
     key_events: int = 0
     requests: int = 0
     statements: int = 0
+    #: True for a bundle: entries were checked by inclusion proof, not by recomputing the root.
+    by_proof: bool = False
     recoveries: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -58,7 +60,8 @@ class Report:
         """The report as text lines."""
         out = [
             f"checkpoint: tree size {self.checkpoint_size}",
-            f"log entries checked: {self.entries} (root recomputed)",
+            f"log entries checked: {self.entries} "
+            + ("(inclusion proofs)" if self.by_proof else "(root recomputed)"),
             f"key events verified: {self.key_events}",
             f"requests verified: {self.requests} ({self.statements} statements)",
         ]

@@ -5,7 +5,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
             && echo $$p && break; done)
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench fuzz clean
 
 run: $(VENV)/.installed
 	$(BIN)/mla serve
@@ -16,6 +16,13 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+
+# Long fuzzing of the evidence package opener and the age header parser (issue 12); `make test`
+# runs the same tests with a few dozen examples each. FUZZ_EXAMPLES=N to change the length.
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(VENV)/.installed-test
+	MLA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:cacheprovider -q \
+		tests/unit/test_fuzz_evidence.py tests/unit/test_bagit.py -k "fuzz or corrupted"
 
 bench: $(VENV)/.installed-test
 	bash scripts/with-postgres.sh $(BIN)/python bench/statement_append.py

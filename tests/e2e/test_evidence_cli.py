@@ -160,6 +160,8 @@ def test_hand_made_age_tar_opens_with_mla(tmp_path: Path) -> None:
     (bag / "bag-info.txt").write_text("Source-Organization: Hand Made Agency\n")
     manifest = run(["sha256sum", "data/report.txt"], cwd=bag).stdout
     (bag / "manifest-sha256.txt").write_bytes(manifest)
+    tags = ["bagit.txt", "bag-info.txt", "manifest-sha256.txt"]
+    (bag / "tagmanifest-sha256.txt").write_bytes(run(["sha256sum", *tags], cwd=bag).stdout)
     tarball = run(["tar", "-c", "-f", "-", "-C", str(tmp_path), "handmade"]).stdout
     pkg = tmp_path / "hand.age"
     run([AGE, "-r", recipient, "-o", str(pkg)], input=tarball)

@@ -7,6 +7,7 @@ import io
 import os
 import random
 import tarfile
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +23,7 @@ from mla_tracker.crypto.age import (
     HybridRecipient,
     Identity,
     KeyFormatError,
+    MixedRecipientsError,
     NoIdentityMatchError,
     PayloadError,
     Recipient,
@@ -34,6 +36,8 @@ from mla_tracker.crypto.age import (
     parse_recipient,
 )
 from mla_tracker.crypto.age._format import SourceReader, parse_header
+
+VECTORS = Path(__file__).parent.parent / "vectors" / "age-testkit"
 
 CHUNK = 64 * 1024
 ENC_CHUNK = CHUNK + 16
@@ -75,17 +79,32 @@ def test_round_trip_hybrid(size: int) -> None:
     assert _decrypt(_encrypt(data, [PQ_ID.recipient()]), [PQ_ID]) == data
 
 
-def test_multiple_recipients_x25519_and_hybrid() -> None:
-    other = X25519Identity.generate()
+def test_multiple_recipients_of_one_kind() -> None:
+    other_x, other_pq = X25519Identity.generate(), HybridIdentity.generate()
     data = os.urandom(100_000)
-    blob = _encrypt(data, [X_ID.recipient(), PQ_ID.recipient(), other.recipient()])
-    header = parse_header(SourceReader(io.BytesIO(blob)))
-    assert [s.type for s in header.stanzas] == ["X25519", "mlkem768x25519", "X25519"]
-    assert _decrypt(blob, [X_ID]) == data
-    assert _decrypt(blob, [PQ_ID]) == data
-    assert _decrypt(blob, [other]) == data
-    with pytest.raises(NoIdentityMatchError):
-        _decrypt(blob, [X25519Identity.generate(), HybridIdentity.generate()])
+    for ids in ([X_ID, other_x], [PQ_ID, other_pq]):
+        blob = _encrypt(data, [i.recipient() for i in ids])
+        header = parse_header(SourceReader(io.BytesIO(blob)))
+        assert len(header.stanzas) == 2
+        assert all(_decrypt(blob, [i]) == data for i in ids)
+        with pytest.raises(NoIdentityMatchError):
+            _decrypt(blob, [X25519Identity.generate(), HybridIdentity.generate()])
+
+
+def test_mixing_x25519_and_hybrid_is_refused_when_encrypting() -> None:
+    """c2sp.org/age: SHOULD NOT; the X25519 stanza would void the post-quantum protection."""
+    with pytest.raises(MixedRecipientsError, match=r"post-quantum .* and classical X25519"):
+        _encrypt(b"x", [X_ID.recipient(), PQ_ID.recipient()])
+
+
+def test_mixed_file_opens_unless_refused() -> None:
+    """The testkit's hybrid_and_x25519 must open (expect: success); strict callers refuse it."""
+    vector = (VECTORS / "hybrid_and_x25519").read_bytes()
+    head, _, blob = vector.partition(b"\n\n")
+    ident = parse_identity(head.split(b"identity: ")[1].split(b"\n")[0].decode())
+    assert Decryptor(io.BytesIO(blob), [ident]).readall()
+    with pytest.raises(MixedRecipientsError, match="file is encrypted to post-quantum"):
+        Decryptor(io.BytesIO(blob), [ident], refuse_mixed=True)
 
 
 @pytest.mark.parametrize("size", [0, 1, 65536, 65537, 3 * 65536])

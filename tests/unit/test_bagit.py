@@ -358,6 +358,9 @@ def test_hand_made_bag_with_dot_prefix_crlf_and_097(tmp_path: Path) -> None:
     # A second manifest algorithm: every manifest present must be checked.
     digest = hashlib.sha512(b"x").hexdigest()
     (bag_dir / "manifest-sha512.txt").write_text(f"{digest} data/x.txt\n", encoding="utf-8")
+    with (bag_dir / "tagmanifest-sha256.txt").open("a", encoding="utf-8") as tags:
+        sha = hashlib.sha256((bag_dir / "manifest-sha512.txt").read_bytes()).hexdigest()
+        tags.write(f"{sha}  manifest-sha512.txt\n")
     bag = extract_bag_tar(
         io.BytesIO(tar_dir(bag_dir, prefix="./")),
         tmp_path / "out",

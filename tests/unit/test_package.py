@@ -20,9 +20,11 @@ from mla_tracker.crypto.age import (
     HeaderMACError,
     HybridIdentity,
     KeyFormatError,
+    MixedRecipientsError,
     NoIdentityMatchError,
     PayloadError,
     X25519Identity,
+    parse_identity,
 )
 from mla_tracker.crypto.bagit import (
     BagError,
@@ -178,19 +180,40 @@ def test_delivery_body_is_a_valid_deliver_evidence_body(
     assert decoded.ciphertext_sha256 == hashlib.sha256(pkg.read_bytes()).hexdigest()
 
 
-def test_multiple_recipients_x25519_and_hybrid_each_open(
+def test_multiple_recipients_each_open(tmp_path: Path, evidence: tuple[Path, Path]) -> None:
+    """Every recipient can open the package on its own (hybrid ones together, too)."""
+    x, x2 = X25519Identity.generate(), X25519Identity.generate()
+    pq, pq2 = HybridIdentity.generate(), HybridIdentity.generate()
+    for n, group in enumerate([[x, x2], [pq, pq2]]):
+        recipients = [i.recipient() for i in group]
+        (tmp_path / str(n)).mkdir()
+        pkg, sealed = do_seal(tmp_path / str(n), list(evidence), recipients)
+        assert sealed.recipients == tuple(r.to_string() for r in recipients)
+        for i, ident in enumerate(group):
+            opened = do_open(pkg, [ident], tmp_path / f"out{n}{i}")
+            assert opened.ciphertext_sha256 == sealed.ciphertext_sha256
+            assert len(opened.bag.payload) == len(sealed.files)
+
+
+def test_mixing_x25519_and_hybrid_recipients_refused(
     tmp_path: Path, evidence: tuple[Path, Path]
 ) -> None:
-    """Every recipient can open the package on its own."""
-    x = X25519Identity.generate()
-    pq = HybridIdentity.generate()
-    pkg, sealed = do_seal(tmp_path, list(evidence), [x.recipient(), pq.recipient()])
-    assert sealed.recipients == (x.recipient().to_string(), pq.recipient().to_string())
-    assert sealed.recipients[1].startswith("age1pq1")
-    for i, ident in enumerate([x, pq]):
-        opened = do_open(pkg, [ident], tmp_path / f"out{i}")
-        assert opened.ciphertext_sha256 == sealed.ciphertext_sha256
-        assert len(opened.bag.payload) == len(sealed.files)
+    """Sealing to both would silently drop the post-quantum protection (c2sp.org/age)."""
+    x, pq = X25519Identity.generate(), HybridIdentity.generate()
+    with pytest.raises(MixedRecipientsError, match="post-quantum"):
+        do_seal(tmp_path, list(evidence), [x.recipient(), pq.recipient()])
+
+
+def test_opening_a_mixed_package_refused(tmp_path: Path) -> None:
+    """A package made elsewhere with both kinds (the testkit's file) is refused, not opened."""
+    vector = (Path(__file__).parent.parent / "vectors" / "age-testkit" / "hybrid_and_x25519")
+    head, _, blob = vector.read_bytes().partition(b"\n\n")
+    ident = parse_identity(head.split(b"identity: ")[1].split(b"\n")[0].decode())
+    pkg = tmp_path / "mixed.age"
+    pkg.write_bytes(blob)
+    with pytest.raises(MixedRecipientsError, match="file is encrypted to post-quantum"):
+        do_open(pkg, [ident], tmp_path / "dest")
+    assert_nothing_at(tmp_path / "dest")
 
 
 def test_default_package_ids_are_valid() -> None:
@@ -380,6 +403,13 @@ def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 
 
+def _tagmanifest(bag: str, **tags: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    """A tagmanifest-sha256.txt member listing the given tag files (bagit.txt too)."""
+    tags = {"bagit.txt": BAGIT_TXT, **tags}
+    lines = "".join(f"{hashlib.sha256(c).hexdigest()}  {n}\n" for n, c in tags.items())
+    return _member(f"{bag}/tagmanifest-sha256.txt", lines.encode())
+
+
 def test_lying_manifest_refused(tmp_path: Path) -> None:
     """A hand-made bag whose manifest lies (encrypted with our Encryptor) is refused by name."""
     ident = X25519Identity.generate()
@@ -391,6 +421,7 @@ def test_lying_manifest_refused(tmp_path: Path) -> None:
         _member("bag/data"),
         _member("bag/data/x.txt", real),
         _member("bag/manifest-sha256.txt", f"{claimed}  data/x.txt\n".encode()),
+        _tagmanifest("bag", **{"manifest-sha256.txt": f"{claimed}  data/x.txt\n".encode()}),
     )
     dest = tmp_path / "dest"
     with pytest.raises(BagValidationError) as caught:
@@ -405,14 +436,14 @@ def test_honest_hand_made_bag_opens(tmp_path: Path) -> None:
     """The same hand-made bag with a true manifest opens (so the refusal above is about the lie)."""
     ident = X25519Identity.generate()
     real = b"the real evidence\n"
+    manifest = f"{hashlib.sha256(real).hexdigest()}  data/x.txt\n".encode()
     plaintext = _tar(
         _member("bag"),
         _member("bag/bagit.txt", BAGIT_TXT),
         _member("bag/data"),
         _member("bag/data/x.txt", real),
-        _member(
-            "bag/manifest-sha256.txt", f"{hashlib.sha256(real).hexdigest()}  data/x.txt\n".encode()
-        ),
+        _member("bag/manifest-sha256.txt", manifest),
+        _tagmanifest("bag", **{"manifest-sha256.txt": manifest}),
     )
     opened = do_open(_encrypt(plaintext, ident), [ident], tmp_path / "dest")
     assert [e.path for e in opened.bag.payload] == ["data/x.txt"]
@@ -463,7 +494,7 @@ def test_limits_apply(tmp_path: Path, evidence: tuple[Path, Path]) -> None:
     pkg, _ = do_seal(tmp_path, list(evidence), [ident.recipient()])
     with pytest.raises(BagError, match="exceeds 1000 bytes"):
         do_open(pkg, [ident], tmp_path / "a", max_total_bytes=1000)
-    with pytest.raises(BagError, match=r"more than 2 (files|directories)"):
+    with pytest.raises(BagError, match=r"more than 2 (files|folders)"):
         do_open(pkg, [ident], tmp_path / "b", max_files=2)
     assert_nothing_at(tmp_path / "a")
     assert_nothing_at(tmp_path / "b")

@@ -212,11 +212,16 @@ def test_extracts_long_names_in_every_tar_format(tmp_path: Path, fmt: int) -> No
     payload = os.urandom(3000)
     bagit_txt = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
     manifest = f"{hashlib.sha256(payload).hexdigest()}  data/{name}\n".encode()
+    tagmanifest = "".join(
+        f"{hashlib.sha256(content).hexdigest()}  {tag}\n"
+        for tag, content in (("bagit.txt", bagit_txt), ("manifest-sha256.txt", manifest))
+    ).encode()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
         for path, content in (
             ("BAG/bagit.txt", bagit_txt),
             ("BAG/manifest-sha256.txt", manifest),
+            ("BAG/tagmanifest-sha256.txt", tagmanifest),
             (f"BAG/data/{name}", payload),
         ):
             info = tarfile.TarInfo(path)

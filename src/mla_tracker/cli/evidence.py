@@ -23,6 +23,7 @@ from ..crypto.age import (
     HeaderMACError,
     Identity,
     KeyFormatError,
+    MixedRecipientsError,
     NoIdentityMatchError,
     PayloadError,
     UnsupportedRecipientError,
@@ -251,6 +252,8 @@ def _open_message(exc: Exception, package: Path) -> str:
     """The one-line reason a package was refused."""
     if isinstance(exc, UnsupportedRecipientError):
         return f"cannot open {package}: {exc}"
+    if isinstance(exc, MixedRecipientsError):
+        return f"package refused: {exc}"
     if isinstance(exc, NoIdentityMatchError):
         return (
             f"wrong identity: no identity matches any recipient of {package} "
@@ -267,7 +270,9 @@ def _open_message(exc: Exception, package: Path) -> str:
     if isinstance(exc, ArchiveFormatError):
         return f"package holds a broken archive: {exc}"
     if isinstance(exc, ArchiveLimitError):
-        return f"package refused: {exc} (raise --max-bytes / --max-files if you trust it)"
+        # Only limits the user sets get the hint; fixed ones (a header's size) have no option.
+        hint = f" (raise {exc.option} if you trust it)" if exc.option else ""
+        return f"package refused: {exc}{hint}"
     return str(exc)
 
 
@@ -351,7 +356,7 @@ def open_cmd(
 
     bag = opened.bag
     click.echo(f"opened:            {package} -> {bag.path}")
-    click.echo(f"package id:        {opened.package_id}")
+    click.echo(f"package id:        {_printable(opened.package_id)}")
     click.echo(f"ciphertext sha256: {opened.ciphertext_sha256}")
     click.echo(f"ciphertext size:   {opened.ciphertext_size} bytes")
     if expect_sha256 is not None:
@@ -359,11 +364,13 @@ def open_cmd(
     click.echo(f"bag:               BagIt {bag.version}, valid, Payload-Oxum {bag.payload_oxum}")
     for label, values in bag.bag_info.items():
         for value in values:
-            click.echo(f"  {label}: {value}")
+            click.echo(f"  {_printable(label)}: {_printable(value)}")
     click.echo(f"payload ({len(bag.payload)} files):")
     for entry in bag.payload:
         click.echo(f"  {entry.sha256}  {entry.size:>12}  {_printable(entry.path)}")
 
 
-def _printable(path: str) -> str:
-    return path if path.isprintable() else repr(path)
+def _printable(text: str) -> str:
+    """`text` as is if printable, else Python-escaped: a hostile bag's file names and
+    bag-info values must not reach the terminal as escape sequences or bidi overrides."""
+    return text if text.isprintable() else repr(text)

@@ -12,10 +12,8 @@ no recipients, bad package id, ciphertext digest mismatch, unreadable recipients
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -182,33 +180,37 @@ def open_package(
         if not re.fullmatch(r"[0-9a-f]{64}", expect_sha256):
             raise PackageError("expected sha256 must be 64 hexadecimal digits")
     dest = Path(dest)
-    existed = os.path.isdir(dest) and not os.path.islink(dest)
     source = HashingReader(src, on_progress)
+
+    def check_digest() -> None:
+        # The Decryptor has verified the final chunk and that nothing follows it, so `source`
+        # has read every byte of the ciphertext: once its thread is joined the digest is final.
+        # Checked before the bag is moved into place, so a mismatch leaves nothing behind.
+        source.close()
+        digest = source.hexdigest()
+        if expect_sha256 is not None and digest != expect_sha256:
+            raise PackageError(
+                f"ciphertext sha256 mismatch: expected {expect_sha256}, package has {digest} "
+                "(this is not the package the delivery statement announced)"
+            )
+
     try:
-        dec = Decryptor(cast(BinaryIO, source), identities)  # only read() is used
+        # Evidence is held to the age spec's SHOULD NOT: a header mixing hybrid and X25519
+        # recipients is refused (MixedRecipientsError), though plain age would open it.
+        dec = Decryptor(cast(BinaryIO, source), identities, refuse_mixed=True)
         try:
             bag = _extract_bag_tar(
                 cast(BinaryIO, dec),
                 dest,
                 max_total_bytes=max_total_bytes,
                 max_files=max_files,
+                check_source=check_digest,
             )
         finally:
             dec.close()
     finally:
         source.close()
-    # extract_bag_tar drains the tar to EOF, and the Decryptor verifies the final chunk and
-    # that nothing follows it, so `source` has seen every byte of the ciphertext.
     digest = source.hexdigest()
-    if expect_sha256 is not None and digest != expect_sha256:
-        shutil.rmtree(dest, ignore_errors=True)
-        if existed:
-            with contextlib.suppress(OSError):
-                os.mkdir(dest)
-        raise PackageError(
-            f"ciphertext sha256 mismatch: expected {expect_sha256}, package has {digest} "
-            "(this is not the package the delivery statement announced)"
-        )
     return OpenedPackage(bag=bag, ciphertext_sha256=digest, ciphertext_size=source.size)
 
 

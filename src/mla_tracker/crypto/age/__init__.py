@@ -6,19 +6,10 @@ with `UnsupportedRecipientError`. See `errors` for the failure taxonomy.
 
 from __future__ import annotations
 
-from ._core import (
-    Decryptor,
-    Encryptor,
-    Identity,
-    Recipient,
-    decrypt,
-    encrypt,
-    parse_identity,
-    parse_identity_file,
-    parse_recipient,
-)
+from ._core import Decryptor, Encryptor, Identity, Recipient, decrypt, encrypt
 from ._format import Stanza
 from ._hybrid import HybridIdentity, HybridRecipient
+from ._parse import parse_identity, parse_identity_file, parse_recipient
 from ._sink import OUTPUT_BATCH, LendingSink
 from ._x25519 import X25519Identity, X25519Recipient
 from .errors import (
@@ -26,6 +17,7 @@ from .errors import (
     HeaderError,
     HeaderMACError,
     KeyFormatError,
+    MixedRecipientsError,
     NoIdentityMatchError,
     PayloadError,
     UnsupportedRecipientError,
@@ -44,6 +36,7 @@ __all__ = [
     "Identity",
     "KeyFormatError",
     "LendingSink",
+    "MixedRecipientsError",
     "NoIdentityMatchError",
     "PayloadError",
     "Recipient",

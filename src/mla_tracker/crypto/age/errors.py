@@ -41,3 +41,12 @@ class HeaderMACError(AgeError):
 
 class PayloadError(AgeError):
     """The payload failed to authenticate, is truncated, or has trailing data."""
+
+
+class MixedRecipientsError(AgeError):
+    """Post-quantum (mlkem768x25519) and classical X25519 recipients in one file.
+
+    The X25519 stanza alone lets a future quantum attacker recover the file key, silently
+    dropping the hybrid recipient's protection: c2sp.org/age says such a file SHOULD NOT be
+    made, and the reference implementation refuses to make one.
+    """

@@ -11,7 +11,9 @@ when extracting, so a bag never depends on a case-sensitive file system to be op
 
 Modules: `errors` (the BagError hierarchy), `_manifest` (tag-file formats and manifest paths),
 `_info` (BagInfo, bag-info.txt), `_paths` (portable, non-colliding names), `_files` (shared
-file handling), `_write` (sealing), `_extract` (safe extraction), `_validate` (validation).
+file handling), `_write` (sealing, with tarfile), `_tar_header` (our own bounded tar header
+parser, for extraction), `_tar_stream` (low-copy member data), `_extract` (safe extraction),
+`_cleanup` (non-recursive removal of a refused tree), `_validate` (validation).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Streaming safe extraction: `extract_bag_tar` unpacks a tar holding one bag.
 
 The tar is streamed into a private temporary directory next to the destination, refusing
-anything unsafe (links, devices, escaping or colliding names, oversized headers, trailing
-data), the bag is validated and only then renamed into place. Memory use is constant in file
-sizes (it grows only with the number of files, bounded by `max_files`).
+anything unsafe (links, devices, sparse files, escaping or colliding names, oversized or too
+many extended headers, too many files or folders, trailing data), the bag is validated and
+only then renamed into place; on a refusal the directory is removed without recursion.
+Headers are parsed by `_tar_header`, never by tarfile. Memory use is constant in file sizes
+(it grows only with the number of files and folders, bounded by `max_files`).
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ import contextlib
 import hashlib
 import os
 import secrets
-import shutil
-import tarfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO
 
+from ._cleanup import remove_tree
 from ._files import (
     _CHUNK,
     _O_BINARY,
@@ -29,6 +30,7 @@ from ._files import (
 )
 from ._manifest import ManifestEntry
 from ._paths import _check_component, _PathRegistry
+from ._tar_header import TYPE_NAMES, HeaderReader, Member
 from ._tar_stream import PayloadWriter, TarCursor
 from ._validate import ValidatedBag, _validate
 from .errors import (
@@ -40,79 +42,16 @@ from .errors import (
     _show,
 )
 
-_MAX_EXT_HEADER_BYTES = 64 * 1024  # one PAX / GNU long-name header; real ones are < 5 KiB
 _MAX_PATH_BYTES = 4096
 _MAX_TRAILING_BYTES = 1024 * 1024
-
-# An all-zero header block: the end-of-archive marker (not in typeshed's tarfile).
-_END_OF_ARCHIVE: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]
-_REGULAR_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
-_EXT_HEADER_TYPES = (
-    tarfile.XHDTYPE,
-    tarfile.XGLTYPE,
-    tarfile.SOLARIS_XHDTYPE,
-    tarfile.GNUTYPE_LONGNAME,
-    tarfile.GNUTYPE_LONGLINK,
-    tarfile.GNUTYPE_SPARSE,
-)
-_TYPE_NAMES = {
-    tarfile.SYMTYPE: "a symbolic link",
-    tarfile.LNKTYPE: "a hard link",
-    tarfile.CHRTYPE: "a character device",
-    tarfile.BLKTYPE: "a block device",
-    tarfile.FIFOTYPE: "a FIFO",
-    tarfile.GNUTYPE_SPARSE: "a sparse file",
-}
+#: Extended headers allowed per archive: one per file or folder member, and a few more.
+_EXT_HEADERS_PER_FILE = 2
+#: Extended-header bytes allowed per archive: a long path and its fields, per member.
+_EXT_BYTES_PER_FILE = 8 * 1024
+_EXT_SLACK = 64
 
 
-class _HeaderSource:
-    """What tarfile's header parsing reads from: the cursor and the archive-wide state.
-
-    `TarInfo.fromtarfile` and its `_proc_*` helpers (PAX and GNU long-name headers) use just
-    these attributes of a TarFile, so tarfile's own header code parses ours.
-    """
-
-    encoding = "utf-8"
-    errors = "surrogateescape"
-
-    def __init__(self, cursor: TarCursor, max_ext_headers: int) -> None:
-        self.fileobj = cursor
-        self.offset = 0  # where the next header starts (set by the _proc_* helpers)
-        self.pax_headers: dict[str, str] = {}
-        self.ext_headers = 0
-        self.max_ext_headers = max_ext_headers
-
-
-class _SafeTarInfo(tarfile.TarInfo):
-    """TarInfo that refuses oversized extended headers and archives without an end marker."""
-
-    @classmethod
-    def fromtarfile(cls, tf: tarfile.TarFile | _HeaderSource) -> Self:
-        """Read the next header like tarfile does, with limits and truncation detection."""
-        buf = tf.fileobj.read(tarfile.BLOCKSIZE)
-        if not buf and tf.offset == 0:
-            raise ArchiveFormatError("archive is empty")
-        if len(buf) < tarfile.BLOCKSIZE:
-            raise ArchiveFormatError(
-                "archive is truncated (it ends without the tar end-of-archive marker)"
-            )
-        obj = cls.frombuf(buf, tf.encoding, tf.errors)
-        obj.offset = tf.fileobj.tell() - tarfile.BLOCKSIZE
-        if obj.type in _EXT_HEADER_TYPES:
-            if obj.size > _MAX_EXT_HEADER_BYTES:
-                raise ArchiveLimitError(
-                    f"archive has an extended header of {obj.size} bytes "
-                    f"(limit {_MAX_EXT_HEADER_BYTES})"
-                )
-            if isinstance(tf, _HeaderSource):
-                tf.ext_headers += 1
-                if tf.ext_headers > tf.max_ext_headers:
-                    raise ArchiveLimitError("archive has too many extended headers")
-        result: Self = obj._proc_member(tf)  # type: ignore[attr-defined]
-        return result
-
-
-def _member_path(member: tarfile.TarInfo) -> list[str]:
+def _member_path(member: Member) -> list[str]:
     """Split a member name into safe components, or raise UnsafeArchiveError."""
     name = member.name
     if "\0" in name:
@@ -158,14 +97,33 @@ def _open_partial(dest: Path) -> Path:
     raise DestinationError(f"cannot create a work directory in {parent}")  # pragma: no cover
 
 
-def _next_member(source: _HeaderSource) -> tarfile.TarInfo | None:
-    """The next member's header (PAX and long names applied), or None at the end marker."""
-    try:
-        return _SafeTarInfo.fromtarfile(source)
-    except _END_OF_ARCHIVE:
-        return None
-    except tarfile.TarError as exc:  # header errors, bad PAX records
-        raise ArchiveFormatError(f"archive is corrupt or truncated: {exc}") from exc
+class _Layout:
+    """Where the bag is in the archive: one top-level folder, or the archive root itself."""
+
+    def __init__(self) -> None:
+        self.top_dirs: list[tuple[str, str]] = []  # (name, member that made it), in order
+        self.top_files = False
+
+    def note(self, member: str, parts: list[str], registry: _PathRegistry, *, is_dir: bool) -> None:
+        """Record the member's top-level name, if it introduced one."""
+        if len(parts) == 1 and not is_dir:
+            self.top_files = True
+        elif registry.new_dirs == 0:
+            self.top_dirs.append((parts[0], member))
+
+    def bag_prefix(self) -> str | None:
+        """The top-level folder holding the bag, or None for a bag at the archive root."""
+        if self.top_files:
+            return None  # bagit.txt and friends at the root: the archive is the bag
+        if not self.top_dirs:
+            raise ArchiveFormatError("archive contains no bag")
+        if len(self.top_dirs) > 1:
+            raise UnsafeArchiveError(
+                self.top_dirs[1][1],
+                f"outside the bag directory {_show(self.top_dirs[0][0])} "
+                "(an evidence archive holds exactly one bag)",
+            )
+        return self.top_dirs[0][0]
 
 
 def _extract_members(
@@ -175,89 +133,80 @@ def _extract_members(
     max_total_bytes: int,
     max_files: int,
     progress: Callable[[int], None],
-) -> tuple[str, dict[str, ManifestEntry]]:
-    """Stream members into `work` (the bag root); return the bag name and every file's sha256."""
-    written: dict[str, tuple[Any, int]] = {}  # rel -> (sha256 fed by the writer, size)
+) -> tuple[str | None, dict[str, ManifestEntry]]:
+    """Stream members into `work`; return the bag's top-level folder (None: the root) and
+    every file's sha256, keyed by its path relative to the bag root."""
+    written: dict[str, tuple[Any, int]] = {}  # archive path -> (sha256 fed by the writer, size)
     registry = _PathRegistry()
-    created_dirs: set[str] = {""}
-    bag_name: str | None = None
+    layout = _Layout()
     total = 0
     n_files = 0
-    n_dirs = 0
     writer = PayloadWriter()
     cursor = TarCursor(src, writer)
-    source = _HeaderSource(cursor, max_ext_headers=2 * max_files + 64)
+    headers = HeaderReader(
+        cursor,
+        max_ext_headers=_EXT_HEADERS_PER_FILE * max_files + _EXT_SLACK,
+        max_ext_bytes=_EXT_BYTES_PER_FILE * (max_files + _EXT_SLACK),
+    )
     try:
-        while (member := _next_member(source)) is not None:
+        while (member := headers.next()) is not None:
             parts = _member_path(member)
-            if not parts:
-                if member.isdir():
-                    continue
-                raise UnsafeArchiveError(member.name, "not inside the bag directory")
-            if bag_name is None:
-                bag_name = parts[0]
-            elif parts[0] != bag_name:
-                raise UnsafeArchiveError(
-                    member.name,
-                    f"outside the bag directory {_show(bag_name)} "
-                    "(an evidence archive holds exactly one bag)",
-                )
-            rel = "/".join(parts[1:])
-            if member.type == tarfile.DIRTYPE and member.sparse is None:
-                n_dirs += 1
-                if n_dirs > max_files:
-                    raise ArchiveLimitError(
-                        f"archive has more than {max_files} directories (the limit)"
-                    )
-                if rel:
-                    _register(registry, member.name, rel, is_dir=True)
-                    _make_dirs(work, created_dirs, rel, member.name)
-                continue
-            if member.type not in _REGULAR_TYPES or member.sparse is not None:
-                what = _TYPE_NAMES.get(member.type, f"of tar type {member.type!r}")
-                if member.sparse is not None:
-                    what = "a sparse file"
-                if member.issym() or member.islnk():
+            if not member.is_dir and not member.is_regular:
+                what = TYPE_NAMES.get(member.type, f"of tar type {member.type!r}")
+                if member.type in (b"1", b"2"):
                     what += f" (-> {_show(member.linkname)})"
                 raise UnsafeArchiveError(
-                    member.name,
-                    f"is {what}; only regular files and directories are allowed",
+                    member.name, f"is {what}; only regular files and directories are allowed"
                 )
-            if not rel:
-                raise UnsafeArchiveError(member.name, "bag directory is a file")
-            n_files += 1
-            if n_files > max_files:
-                raise ArchiveLimitError(f"archive has more than {max_files} files (the limit)")
-            total += member.size
-            if total > max_total_bytes:
+            if not parts:
+                if member.is_dir:
+                    continue  # "./": the archive root itself
+                raise UnsafeArchiveError(member.name, "a file without a name")
+            rel = "/".join(parts)
+            if member.is_regular:
+                n_files += 1
+                if n_files > max_files:
+                    raise ArchiveLimitError(
+                        f"archive has more than {max_files} files (the limit)",
+                        option="--max-files",
+                    )
+                total += member.size
+                if total > max_total_bytes:
+                    raise ArchiveLimitError(
+                        f"archive content exceeds {max_total_bytes} bytes "
+                        f"(limit reached at member {_show(member.name)})",
+                        option="--max-bytes",
+                    )
+            _register(registry, member.name, rel, is_dir=member.is_dir)
+            # Every folder counts, also those only implied by a deeper path: otherwise a
+            # small archive of deep paths creates folders without bound.
+            if registry.dirs > max_files:
                 raise ArchiveLimitError(
-                    f"archive content exceeds {max_total_bytes} bytes "
-                    f"(limit reached at member {_show(member.name)})"
+                    f"archive has more than {max_files} folders (the limit)", option="--max-files"
                 )
-            _register(registry, member.name, rel, is_dir=False)
-            parent = rel.rpartition("/")[0]
-            if parent:
-                _make_dirs(work, created_dirs, parent, member.name)
+            layout.note(member.name, parts, registry, is_dir=member.is_dir)
+            _make_dirs(work, parts, registry.new_dirs, len(parts) - (0 if member.is_dir else 1))
+            if member.is_dir:
+                continue
             hasher = _extract_file(cursor, writer, member, work / rel, progress)
             written[rel] = (hasher, member.size)
-            # The data is padded to whole 512-byte blocks before the next header.
-            padding = source.offset - cursor.tell()
-            if cursor.skip(padding) != padding:
+            if cursor.skip(member.padding) != member.padding:
                 raise ArchiveFormatError(
                     f"archive is truncated after member {_show(member.name)} "
                     "(it ends without the tar end-of-archive marker)"
                 )
-        if bag_name is None:
-            raise ArchiveFormatError("archive contains no bag")
+        prefix = layout.bag_prefix()
         _drain(cursor)
     finally:
         cursor.close()  # first: the current batch's release must be queued before the stop
         writer.stop()
     writer.finish()  # raises the first write error, if any
+    cut = 0 if prefix is None else len(prefix) + 1
     files = {
-        rel: ManifestEntry(rel, hasher.hexdigest(), size) for rel, (hasher, size) in written.items()
+        rel[cut:]: ManifestEntry(rel[cut:], hasher.hexdigest(), size)
+        for rel, (hasher, size) in written.items()
     }
-    return bag_name, files
+    return prefix, files
 
 
 def _register(registry: _PathRegistry, member: str, rel: str, *, is_dir: bool) -> None:
@@ -266,23 +215,24 @@ def _register(registry: _PathRegistry, member: str, rel: str, *, is_dir: bool) -
         raise UnsafeArchiveError(member, problem)
 
 
-def _make_dirs(work: Path, created: set[str], rel: str, member: str) -> None:
-    parts = rel.split("/")
-    for i in range(1, len(parts) + 1):
-        prefix = "/".join(parts[:i])
-        if prefix in created:
-            continue
+def _make_dirs(work: Path, parts: list[str], first_new: int | None, depth: int) -> None:
+    """Create the folders the registry just added: components `first_new` to `depth` - 1."""
+    if first_new is None or first_new >= depth:
+        return
+    path = os.path.join(work, *parts[:first_new])
+    for part in parts[first_new:depth]:
+        path = os.path.join(path, part)
         try:
-            os.mkdir(work / prefix, 0o755)
+            os.mkdir(path, 0o755)
         except OSError as exc:
-            raise UnsafeArchiveError(member, f"cannot create directory: {exc.strerror}") from exc
-        created.add(prefix)
+            shown = "/".join(parts)
+            raise UnsafeArchiveError(shown, f"cannot create directory: {exc.strerror}") from exc
 
 
 def _extract_file(
     cursor: TarCursor,
     writer: PayloadWriter,
-    member: tarfile.TarInfo,
+    member: Member,
     target: Path,
     progress: Callable[[int], None],
 ) -> Any:
@@ -323,28 +273,40 @@ def extract_bag_tar(
     max_total_bytes: int,
     max_files: int,
     on_progress: ProgressCallback | None = None,
+    check_source: Callable[[], None] | None = None,
 ) -> ValidatedBag:
-    """Safely extract a tar holding one bag so `dest` becomes the bag root; validate it first."""
+    """Safely extract a tar holding one bag so `dest` becomes the bag root; validate it first.
+
+    The bag is either the archive's only top-level folder or the archive root itself.
+    `check_source()`, when given, runs once the whole stream has been read and before the bag
+    is validated and moved into place; whatever it raises leaves nothing behind.
+    """
     dest = Path(dest)
     work = _open_partial(dest)
     progress = _progress_counter(on_progress)
 
     try:
-        name, files = _extract_members(
+        prefix, files = _extract_members(
             src, work, max_total_bytes=max_total_bytes, max_files=max_files, progress=progress
         )
-        bag = _validate(work, name, files)
+        if check_source is not None:
+            check_source()
+        root = work if prefix is None else work / prefix
+        bag = _validate(root, dest.name if prefix is None else prefix, files)
         existed = os.path.lexists(dest)
         if existed:
             os.rmdir(dest)  # checked empty above; rename over it is not portable
         try:
-            os.rename(work, dest)
+            os.rename(root, dest)
         except OSError as exc:
             if existed:
                 with contextlib.suppress(OSError):
                     os.mkdir(dest)
             raise DestinationError(f"cannot move the extracted bag to {dest}: {exc}") from exc
+        if prefix is not None:
+            with contextlib.suppress(OSError):
+                os.rmdir(work)  # empty now: its only entry was the bag folder
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
         raise
     return replace(bag, path=dest)

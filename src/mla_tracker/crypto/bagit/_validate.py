@@ -26,6 +26,10 @@ _MAX_BAG_INFO_BYTES = 1024 * 1024
 _MAX_PROBLEMS = 50
 
 _OXUM_RE = re.compile(r"(\d+)\.(\d+)")
+#: Algorithms a bag must have a payload and a tag manifest in: md5 and sha1 collide, so a
+#: bag checked only with them is not checked against a hostile sender.
+_STRONG = ("sha256", "sha384", "sha512")
+_NEED = "sha256, sha384 or sha512; md5 and sha1 alone are refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +134,23 @@ def _validate(root: Path, name: str, files: Mapping[str, ManifestEntry]) -> Vali
     payload = {rel: e for rel, e in files.items() if rel.startswith("data/")}
     tag_files = {rel for rel in files if not rel.startswith("data/")}
     manifests = sorted(r for r in tag_files if _MANIFEST_RE.fullmatch(r))
+    tag_manifests = sorted(r for r in tag_files if _TAGMANIFEST_RE.fullmatch(r))
     if not manifests:
         problem("manifest-<algorithm>.txt: no payload manifest in the bag")
+    elif not any(_algorithm(r) in _STRONG for r in manifests):
+        problem(f"{', '.join(manifests)}: no payload manifest with a strong checksum ({_NEED})")
     for rel in manifests:
         _check_manifest(root, rel, files, set(payload), payload=True, problem=problem)
-    for rel in sorted(r for r in tag_files if _TAGMANIFEST_RE.fullmatch(r)):
-        _check_manifest(root, rel, files, tag_files, payload=False, problem=problem)
+    # The tag manifest is what protects bag-info.txt and the payload manifests themselves.
+    must_list = {"bagit.txt", "bag-info.txt", *manifests} & tag_files
+    strong_tags = [r for r in tag_manifests if _algorithm(r) in _STRONG]
+    if not strong_tags:
+        problem(f"tagmanifest-<algorithm>.txt: no tag manifest with a strong checksum ({_NEED})")
+    for rel in tag_manifests:
+        listed = _check_manifest(root, rel, files, tag_files, payload=False, problem=problem)
+        if rel in strong_tags:
+            for missing in sorted(must_list - listed):
+                problem(f"{_show(missing)}: tag file not listed in {rel}")
 
     info: dict[str, list[str]] = {}
     if "bag-info.txt" in files:
@@ -178,17 +193,17 @@ def _check_manifest(
     *,
     payload: bool,
     problem: Callable[[str], None],
-) -> None:
-    """Check one (tag) manifest: entries exist and match; payload manifests list all payload."""
-    pattern = _MANIFEST_RE if payload else _TAGMANIFEST_RE
-    match = pattern.fullmatch(rel)
-    assert match is not None
-    algorithm = match.group(1)
+) -> set[str]:
+    """Check one (tag) manifest: entries exist and match; payload manifests list all payload.
+
+    Returns the paths it lists.
+    """
+    algorithm = _algorithm(rel)
+    listed: set[str] = set()
     if algorithm not in _ALGORITHMS:
         problem(f"{rel}: unsupported checksum algorithm {algorithm!r}")
-        return
+        return listed
     width = hashlib.new(algorithm).digest_size * 2
-    listed: set[str] = set()
     for number, checksum, path in _iter_manifest(root, rel):
         where = f"{rel} line {number}"
         if len(checksum) != width:
@@ -218,3 +233,11 @@ def _check_manifest(
     if payload:
         for path in sorted(expected - listed):
             problem(f"{_show(path)}: payload file not listed in {rel}")
+    return listed
+
+
+def _algorithm(rel: str) -> str:
+    """The checksum algorithm a (tag) manifest's file name declares."""
+    match = _MANIFEST_RE.fullmatch(rel) or _TAGMANIFEST_RE.fullmatch(rel)
+    assert match is not None
+    return match.group(1)

@@ -33,7 +33,11 @@ class ArchiveFormatError(BagError):
 
 
 class ArchiveLimitError(BagError):
-    """The archive exceeds a size or file-count limit."""
+    """The archive exceeds a limit; `option` names the setting that raises it, if one does."""
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class UnsafeArchiveError(BagError):

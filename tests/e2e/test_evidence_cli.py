@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mla_tracker.cli.main import cli
-from mla_tracker.crypto.bagit import validate_bag_dir
+from mla_tracker.evidence.bagit import validate_bag_dir
 
 AGE = "/usr/bin/age"
 HAS_AGE = os.path.exists(AGE)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from mla_tracker.cli.main import cli
 from mla_tracker.crypto.age import HybridIdentity, X25519Identity, encrypt
-from mla_tracker.crypto.bagit._cleanup import remove_tree
+from mla_tracker.evidence.bagit._cleanup import remove_tree
 from tests.tar_craft import (
     MIB,
     bag,

@@ -20,7 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mla_tracker.crypto.bagit import (
+from mla_tracker.crypto.errors import CryptoError
+from mla_tracker.evidence.bagit import (
     ArchiveFormatError,
     ArchiveLimitError,
     BagError,
@@ -37,7 +38,6 @@ from mla_tracker.crypto.bagit import (
     validate_bag_dir,
     write_bag_tar,
 )
-from mla_tracker.crypto.errors import CryptoError
 
 SEALED_AT = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 BIG = 1 << 40

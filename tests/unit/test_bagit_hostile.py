@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mla_tracker.crypto.bagit import (
+from mla_tracker.evidence.bagit import (
     ArchiveFormatError,
     ArchiveLimitError,
     BagError,

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mla_tracker.crypto.age import AgeError, Decryptor, HybridIdentity, X25519Identity, encrypt
-from mla_tracker.crypto.bagit._cleanup import remove_tree
 from mla_tracker.crypto.errors import CryptoError
-from mla_tracker.crypto.package import open_package
+from mla_tracker.evidence.bagit._cleanup import remove_tree
+from mla_tracker.evidence.package import open_package
 from tests.tar_craft import BLOCK, bag, header, leftovers, pax, pax_record
 
 EXAMPLES = int(os.environ.get("MLA_FUZZ_EXAMPLES", "40"))

@@ -26,14 +26,15 @@ from mla_tracker.crypto.age import (
     X25519Identity,
     parse_identity,
 )
-from mla_tracker.crypto.bagit import (
+from mla_tracker.domain.content import EvidenceDelivery
+from mla_tracker.evidence.bagit import (
     BagError,
     BagValidationError,
     SourceError,
     UnsafeArchiveError,
     validate_bag_dir,
 )
-from mla_tracker.crypto.package import (
+from mla_tracker.evidence.package import (
     PACKAGE_ID_RE,
     OpenedPackage,
     PackageError,
@@ -43,7 +44,6 @@ from mla_tracker.crypto.package import (
     read_recipients,
     seal,
 )
-from mla_tracker.domain.content import EvidenceDelivery
 
 SEALED_AT = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 BIG = 1 << 40

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from mla_tracker.crypto._buffers import BufferPool, aligned_buffer
-from mla_tracker.crypto._hashing_streams import HashingReader, HashingWriter
 from mla_tracker.crypto.age import (
     OUTPUT_BATCH,
     Decryptor,
@@ -23,9 +21,11 @@ from mla_tracker.crypto.age import (
     PayloadError,
     X25519Identity,
 )
-from mla_tracker.crypto.bagit import ArchiveFormatError, extract_bag_tar
-from mla_tracker.crypto.bagit._tar_stream import PayloadWriter
-from mla_tracker.crypto.package import open_package, seal
+from mla_tracker.evidence._buffers import BufferPool, aligned_buffer
+from mla_tracker.evidence._hashing_streams import HashingReader, HashingWriter
+from mla_tracker.evidence.bagit import ArchiveFormatError, extract_bag_tar
+from mla_tracker.evidence.bagit._tar_stream import PayloadWriter
+from mla_tracker.evidence.package import open_package, seal
 
 IDENTITY = X25519Identity.generate()
 CHUNK = 64 * 1024
@@ -269,7 +269,7 @@ def test_truncated_padding_after_last_member_is_refused(tmp_path: Path) -> None:
 
 def test_payload_reader_stitches_short_reads_into_exact_ones() -> None:
     """A source that returns short reads (a pipe) still gives tarfile exactly what it asks for."""
-    from mla_tracker.crypto.bagit._payload_reader import (
+    from mla_tracker.evidence.bagit._payload_reader import (
         COPY_CHUNK,
         PREFETCH_THRESHOLD,
         PayloadReader,

@@ -29,14 +29,14 @@ from ..crypto.age import (
     UnsupportedRecipientError,
     parse_identity_file,
 )
-from ..crypto.bagit import (
+from ..evidence.bagit import (
     ArchiveFormatError,
     ArchiveLimitError,
     BagError,
     SourceError,
     UnsafeArchiveError,
 )
-from ..crypto.package import (
+from ..evidence.package import (
     PackageError,
     new_package_id,
     open_package,

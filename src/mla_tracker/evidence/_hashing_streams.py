@@ -13,10 +13,10 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
+from ..crypto.age import OUTPUT_BATCH
+from ..crypto.errors import PackageError
 from ._buffers import BufferPool, read_into, write_all
 from ._relay import Relay
-from .age import OUTPUT_BATCH
-from .errors import PackageError
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

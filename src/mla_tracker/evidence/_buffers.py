@@ -20,7 +20,7 @@ import queue
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import PackageError
+from ..crypto.errors import PackageError
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import CryptoError
+from ...crypto.errors import CryptoError
 
 
 def _show(path: str) -> str:

@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from ..crypto.age import Decryptor, Encryptor, Identity, KeyFormatError, Recipient, parse_recipient
+from ..crypto.errors import PackageError
 from ._hashing_streams import HashingReader, HashingWriter
-from .age import Decryptor, Encryptor, Identity, KeyFormatError, Recipient, parse_recipient
 from .bagit import BagInfo, BagInfoError, BagManifest, ManifestEntry, ValidatedBag
 from .bagit import extract_bag_tar as _extract_bag_tar
 from .bagit import write_bag_tar as _write_bag_tar
-from .errors import PackageError
 
 if TYPE_CHECKING:
     pass

@@ -226,3 +226,27 @@ def login_sync(http: httpx.Client, agency_id: str, key: SigningKey) -> str:
     resp = http.post("/v1/sessions", json={"envelope": msgspec.to_builtins(envelope)})
     assert resp.status_code == 201, resp.text
     return str(resp.json()["token"])
+
+
+def register_sync(
+    http: httpx.Client,
+    agency_id: str,
+    country: str,
+    role: str,
+    operator_token: str = OPERATOR_TOKEN,
+) -> tuple[SigningKey, str]:
+    """Register an agency with a fresh key over plain httpx and log it in; (key, token)."""
+    key = SigningKey.generate()
+    resp = http.post(
+        "/v1/agencies",
+        headers={"Authorization": f"Bearer {operator_token}"},
+        json={
+            "id": agency_id,
+            "name": agency_id,
+            "country": country,
+            "role": role,
+            "public_key": key.public.to_base64(),
+        },
+    )
+    assert resp.status_code == 201, resp.text
+    return key, login_sync(http, agency_id, key)

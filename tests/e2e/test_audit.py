@@ -28,7 +28,7 @@ from mla_tracker.storage.db import create_engine
 from mla_tracker.workflows.log import origin_of
 from tests.e2e.conftest import Server
 from tests.e2e.test_cli import mla
-from tests.support import OPERATOR_TOKEN, login_sync, mla_content, preservation_content
+from tests.support import OPERATOR_TOKEN, mla_content, preservation_content, register_sync
 
 
 def run(*args: str, env: dict[str, str]) -> Any:
@@ -70,21 +70,9 @@ class Scene:
         self.send("th-oag", self.pres, "acknowledge", {})
 
     def register(self, agency_id: str, country: str, role: str) -> None:
-        key = SigningKey.generate()
-        resp = self.http.post(
-            "/v1/agencies",
-            headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
-            json={
-                "id": agency_id,
-                "name": agency_id,
-                "country": country,
-                "role": role,
-                "public_key": key.public.to_base64(),
-            },
+        self.keys[agency_id], self.tokens[agency_id] = register_sync(
+            self.http, agency_id, country, role
         )
-        assert resp.status_code == 201, resp.text
-        self.keys[agency_id] = key
-        self.tokens[agency_id] = login_sync(self.http, agency_id, key)
 
     def transmit(self, content: dict[str, Any]) -> uuid.UUID:
         rid = uuid.uuid4()

@@ -19,7 +19,7 @@ from mla_tracker.crypto.keys import SigningKey
 from mla_tracker.crypto.statement import GENESIS, digest
 from tests.e2e.conftest import Server
 from tests.e2e.test_cli import mla
-from tests.support import OPERATOR_TOKEN, login_sync, mla_content
+from tests.support import mla_content, register_sync
 
 DATA = os.urandom(5 * 1024 * 1024 + 3)
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -37,21 +37,9 @@ class Scene:
             ("th-oag", "TH", "central_authority"),
             ("th-ccib", "TH", "executing_authority"),
         ):
-            key = SigningKey.generate()
-            resp = self.http.post(
-                "/v1/agencies",
-                headers=self.auth(OPERATOR_TOKEN),
-                json={
-                    "id": agency_id,
-                    "name": agency_id,
-                    "country": country,
-                    "role": role,
-                    "public_key": key.public.to_base64(),
-                },
+            self.keys[agency_id], self.tokens[agency_id] = register_sync(
+                self.http, agency_id, country, role
             )
-            assert resp.status_code == 201, resp.text
-            self.keys[agency_id] = key
-            self.tokens[agency_id] = login_sync(self.http, agency_id, key)
         self.rid = uuid.uuid4()
         self.prev, self.seq = GENESIS, 0
         self.send("la-mps", "transmit", mla_content("la-mps", "th-oag"), path="/v1/requests")

@@ -29,6 +29,19 @@ def _positive(env: Mapping[str, str], name: str, default: int, *, zero: bool = F
     return value
 
 
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name} must be more than 0, got {raw}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service is configured with."""
@@ -50,6 +63,15 @@ class Settings:
     #: How long an append waits for its log index before answering `pending`
     #: (MLA_LOG_WAIT_MS, in milliseconds).
     log_wait_seconds: float = 1.0
+    #: Wrong bearer tokens one client address may present per window before it gets 429s
+    #: (MLA_AUTH_FAILURE_LIMIT; 0 turns the limit off) and the window
+    #: (MLA_AUTH_FAILURE_WINDOW_SECONDS).
+    auth_failure_limit: int = 20
+    auth_failure_window_seconds: int = 60
+    #: `mla serve` closes a connection whose request line and headers take longer than this
+    #: (MLA_HEADER_TIMEOUT_SECONDS) or are larger than MLA_MAX_HEADER_BYTES.
+    header_timeout_seconds: float = 10.0
+    max_header_bytes: int = 16_384
 
     @property
     def resolved_blob_dir(self) -> Path:
@@ -84,4 +106,8 @@ class Settings:
             recovery_delay_hours=_positive(env, "MLA_RECOVERY_DELAY_HOURS", 72, zero=True),
             legal_file=Path(env["MLA_LEGAL_FILE"]) if env.get("MLA_LEGAL_FILE") else None,
             log_wait_seconds=_int(env, "MLA_LOG_WAIT_MS", 1000) / 1000,
+            auth_failure_limit=_positive(env, "MLA_AUTH_FAILURE_LIMIT", 20, zero=True),
+            auth_failure_window_seconds=_positive(env, "MLA_AUTH_FAILURE_WINDOW_SECONDS", 60),
+            header_timeout_seconds=_positive_float(env, "MLA_HEADER_TIMEOUT_SECONDS", 10.0),
+            max_header_bytes=_positive(env, "MLA_MAX_HEADER_BYTES", 16_384),
         )

@@ -8,7 +8,8 @@ from litestar import Request
 from litestar.datastructures import State
 
 from ..workflows.context import Context
-from ..workflows.principals import Principal, authenticate
+from ..workflows.errors import AuthenticationFailed
+from ..workflows.principals import FailedAuthLimiter, Principal, authenticate
 
 
 def provide_context(state: State) -> Context:
@@ -18,7 +19,16 @@ def provide_context(state: State) -> Context:
 
 
 async def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
-    """Authenticate the bearer token; raises AuthenticationFailed (401) otherwise."""
+    """Authenticate the bearer token; AuthenticationFailed (401) otherwise, or
+    TooManyAuthFailures (429) when this address sent too many wrong tokens lately."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    return await authenticate(state.ctx, token.strip() if scheme.lower() == "bearer" else None)
+    presented = token.strip() if scheme.lower() == "bearer" else None
+    try:
+        return await authenticate(state.ctx, presented)
+    except AuthenticationFailed:
+        limiter: FailedAuthLimiter | None = state.get("auth_limiter")
+        # Only a presented token counts: a missing one is a client that forgot to log in.
+        if presented and limiter is not None:
+            limiter.failed(request.client.host if request.client else "unknown")
+        raise

@@ -7,6 +7,7 @@ this module maps them without a table; litestar's own errors and bugs are handle
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from litestar import Request, Response
@@ -15,6 +16,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
 from ..errors import MlaError
+from ..storage.db import DatabaseUnavailable, is_unavailable
 
 PROBLEM_BASE = "https://mla-tracker.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -54,10 +56,35 @@ def problem(
     return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers or {})
 
 
+class _OutageLog:
+    """One short line when the database goes away, then at most one per interval: an outage
+    under load must not write a traceback (or even a line) per request."""
+
+    interval = 10.0
+
+    def __init__(self) -> None:
+        self.last = -self.interval
+        self.suppressed = 0
+
+    def note(self, request: Request[Any, Any, Any], exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            self.suppressed += 1
+            return
+        more = f" (+{self.suppressed} more since)" if self.suppressed else ""
+        log.warning("503 on %s %s: %s%s", request.method, request.url.path, exc, more)
+        self.last, self.suppressed = now, 0
+
+
+_outage = _OutageLog()
+
+
 def on_app_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """Any error raised on purpose, from the status and type it carries."""
     if not isinstance(exc, MlaError):
         return on_unexpected(request, exc)
+    if isinstance(exc, DatabaseUnavailable):
+        _outage.note(request, exc)
     return problem(
         exc.status,
         exc.problem,
@@ -82,6 +109,8 @@ def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """A bug: log it with its trace, tell the caller nothing internal."""
+    if is_unavailable(exc):  # the database went away outside a transaction() block
+        return on_app_error(request, DatabaseUnavailable("the database is unavailable"))
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
         HTTP_500_INTERNAL_SERVER_ERROR,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import uuid
+from typing import Any
 
 import click
 
@@ -24,7 +26,7 @@ async def _upgrade(settings: Settings) -> str | None:
     from ..storage.migrate import current_revision, upgrade
 
     if is_sqlite(settings.resolved_database_url):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url, pool=False)
     try:
         await upgrade(engine)
@@ -41,6 +43,58 @@ def run_upgrade(settings: Settings) -> str | None:
         raise click.ClickException(f"cannot reach the database: {exc}") from exc
 
 
+def _private_files() -> None:
+    """Whatever the caller's umask, what this process creates (the SQLite file and its -wal
+    and -shm, blobs, keys, tokens, temporary files) is readable by its owner only."""
+    os.umask(0o077)
+
+
+def header_limited_h11(header_timeout: float) -> type[Any]:
+    """uvicorn's h11 protocol, closing a connection whose request head takes too long.
+
+    uvicorn has no header-read timeout (its keep-alive timer stops at the first byte), so
+    a client trickling a header holds a connection forever (slowloris). The size limit is
+    h11's own `max_incomplete_event_size`, set through uvicorn's config.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderLimitedH11(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._watch_head()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self._watch_head()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_head_timer()
+            super().connection_lost(exc)
+
+        def _watch_head(self) -> None:
+            # IDLE: h11 waits for (the rest of) a request line and headers.
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                if self._head_timer is None:
+                    self._head_timer = self.loop.call_later(header_timeout, self._head_timeout)
+            else:
+                self._stop_head_timer()
+
+        def _stop_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timeout(self) -> None:
+            self._head_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderLimitedH11
+
+
 @click.command()
 @click.option("--host", help="interface to bind [env MLA_HOST, default 127.0.0.1]")
 @click.option("--port", type=int, help="port [env MLA_PORT, default 8000]")
@@ -55,6 +109,7 @@ def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
     from ..api.app import create_app
     from ..domain.legal_profile import LegalDataInvalid
 
+    _private_files()
     settings = _settings()
     settings = dataclasses.replace(settings, host=host or settings.host, port=port or settings.port)
     try:
@@ -73,6 +128,8 @@ def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
         port=settings.port,
         log_level="info",
         proxy_headers=False,
+        http=header_limited_h11(settings.header_timeout_seconds),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
 
 
@@ -87,6 +144,7 @@ def db_upgrade() -> None:
 
     Example: MLA_DATABASE_URL=postgresql+asyncpg://mla@db/mla mla db upgrade
     """
+    _private_files()
     revision = run_upgrade(_settings())
     click.echo(f"database at revision {revision}")
 

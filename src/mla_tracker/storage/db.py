@@ -2,16 +2,23 @@
 
 SQLite: WAL, busy timeout, foreign keys, and `BEGIN IMMEDIATE` for write transactions
 (stack.md §2: a plain BEGIN loses read-modify-write updates without an error).
+
+A database that is away (refused connections, killed backends, a locked SQLite file) is a
+`DatabaseUnavailable` (503 with Retry-After), never a crash; PostgreSQL connections are
+pinged at checkout so the pool heals by itself after the database comes back.
 """
 
 from __future__ import annotations
 
 import contextvars
+import errno
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,7 +28,57 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool, StaticPool
 
+from ..errors import MlaError
+
 _write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=False)
+
+
+class DatabaseUnavailable(MlaError):
+    """The database cannot be reached now; the caller should try again shortly."""
+
+    status: ClassVar[int] = 503
+    problem: ClassVar[str] = "database-unavailable"
+    title: ClassVar[str] = "Database unavailable"
+    retry_after: ClassVar[int] = 5
+
+    def headers(self) -> dict[str, str]:
+        """Tell clients when to try again."""
+        return {"Retry-After": str(self.retry_after)}
+
+
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ETIMEDOUT,
+        errno.EPIPE,
+    }
+)
+#: SQLSTATE classes of a server going away: 08 connection exception, 57P operator
+#: intervention (admin shutdown, cannot connect now), 53300 too many connections.
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether an error means the database is away (worth a retry), not a bug or bad data."""
+    if isinstance(exc, DatabaseUnavailable | sa_exc.TimeoutError):  # pool exhausted
+        return True
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in _NETWORK_ERRNOS
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = str(getattr(exc.orig, "sqlstate", "") or "")
+        if state.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        # SQLite past its busy timeout: another process holds the write lock.
+        return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc)
+    return False
 
 
 def is_sqlite(url: str) -> bool:
@@ -43,8 +100,9 @@ def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
     if not pool:
         kwargs["poolclass"] = NullPool
     else:
-        # No pre-ping: it costs a round trip per checkout; recycle stale connections instead.
-        kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
+        # Pre-ping: one round trip per checkout (measured in docs/operations.md) buys
+        # recovery from a restarted database or killed backends without a failed request.
+        kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800, pool_pre_ping=True)
     return create_async_engine(url, **kwargs)
 
 
@@ -77,10 +135,25 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 async def transaction(
     sessions: async_sessionmaker[AsyncSession], *, write: bool
 ) -> AsyncIterator[AsyncSession]:
-    """One transaction; `write=True` takes SQLite's write lock at BEGIN."""
+    """One transaction; `write=True` takes SQLite's write lock at BEGIN.
+
+    Raises DatabaseUnavailable when the database is away, whichever statement found out.
+    """
     token = _write_intent.set(write)
     try:
         async with sessions() as session, session.begin():
             yield session
+    except Exception as exc:
+        if isinstance(exc, MlaError) or not is_unavailable(exc):
+            raise
+        raise DatabaseUnavailable(f"the database is unavailable ({_cause(exc)})") from exc
     finally:
         _write_intent.reset(token)
+
+
+def _cause(exc: BaseException) -> str:
+    """A short, secret-free name for what went wrong (no URL, no statement, no parameters)."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        inner = exc.orig.__cause__ or exc.orig
+        return inner.__class__.__name__
+    return exc.__class__.__name__

@@ -53,6 +53,14 @@ class RangeNotSatisfiable(WorkflowError):
         return {"Content-Range": f"bytes */{self.size}"}
 
 
+class AlreadyStored(WorkflowError):
+    """The package was uploaded before, and these bytes are not the ones stored."""
+
+    status: ClassVar[int] = 409
+    problem: ClassVar[str] = "package-already-stored"
+    title: ClassVar[str] = "Package already stored"
+
+
 @dataclass(frozen=True)
 class Download:
     """What to stream for a download, after its custody assertion was recorded."""
@@ -167,6 +175,17 @@ async def upload(
     if package.delivered_by != principal.agency_id:
         raise Forbidden("only the agency that delivered a package uploads it")
     if package.uploaded_at is not None:
+        # Read the bytes anyway: an identical retry (a client that lost our answer) is a
+        # success, anything else must not look like one. Nothing is stored or recorded.
+        same = await ctx.blobs.matches(
+            chunks,
+            expected_sha256=package.ciphertext_sha256,
+            expected_size=package.ciphertext_size,
+        )
+        if not same:
+            raise AlreadyStored(
+                f"package '{package_id}' is already stored, with other bytes; nothing changed"
+            )
         return package, False
     if package.ciphertext_size > ctx.policy.max_package_bytes:  # the limit was lowered since
         raise BlobTooLarge(

@@ -23,7 +23,7 @@ from ..crypto import dsse, merkle
 from ..crypto.keys import SigningKey
 from ..crypto.log_entry import digest_of, entry_of, kind_of
 from ..crypto.note import Checkpoint, NoteSigner
-from ..storage.db import transaction
+from ..storage.db import is_unavailable, transaction
 from ..storage.log_tables import LogCheckpointRow, LogEntryRow, LogNodeRow
 from .context import Context
 
@@ -171,6 +171,7 @@ class Integrator:
     idle_seconds: float = 0.25
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     integrated: asyncio.Condition = field(default_factory=asyncio.Condition)
+    database_away: bool = False
 
     async def run(self) -> None:
         """Integrate until cancelled; a failure is logged and retried, never fatal."""
@@ -179,9 +180,19 @@ class Integrator:
                 done = await integrate(self.ctx)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database may be away; appends stay queued
-                log.exception("log integration failed; retrying")
+            except Exception as exc:  # the database may be away; appends stay queued
+                if is_unavailable(exc):
+                    # One short line, not a traceback every idle interval while it is away.
+                    if not self.database_away:
+                        log.warning("log integration paused: the database is unavailable")
+                    self.database_away = True
+                else:
+                    log.exception("log integration failed; retrying")
                 done = 0
+            else:
+                if self.database_away:
+                    log.warning("log integration resumed")
+                self.database_away = False
             if done:
                 async with self.integrated:
                     self.integrated.notify_all()

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import math
 import secrets
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ..domain.model import AgencyRole
 from ..storage import repositories as repo
 from ..storage.db import transaction
 from .context import Context
-from .errors import AuthenticationFailed
+from .errors import AuthenticationFailed, WorkflowError
 
 TOKEN_PREFIX = "mla_"
+log = logging.getLogger("mla_tracker.auth")
 
 
 def new_token() -> str:
@@ -73,3 +79,74 @@ async def authenticate(ctx: Context, token: str | None) -> Principal:
     if key.revoked_at is not None and key.revoked_at <= now:
         raise AuthenticationFailed("the key that opened this session is revoked; log in again")
     return Principal(False, agency.id, AgencyRole(agency.role), key.key_id, digest)
+
+
+class TooManyAuthFailures(WorkflowError):
+    """This client address presented too many wrong tokens lately."""
+
+    status: ClassVar[int] = 429
+    problem: ClassVar[str] = "too-many-auth-failures"
+    title: ClassVar[str] = "Too many failed authentications"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many wrong tokens from this address; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """When the window ends."""
+        return {"Retry-After": str(self.retry_after)}
+
+
+@dataclass
+class _Window:
+    start: float
+    failures: int = 0
+    logged: bool = False
+
+
+@dataclass
+class FailedAuthLimiter:
+    """Counts wrong bearer tokens per client address in fixed windows (in this process).
+
+    Past `limit` failures in a window, a wrong token is answered 429 instead of 401 until
+    the window ends; a valid token is still accepted (tokens are 256-bit random, so the
+    limit is about load and visibility, and it must not lock out an agency's colleagues
+    behind the same address).
+    """
+
+    limit: int
+    window: float
+    clock: Callable[[], float] = time.monotonic
+    _windows: dict[str, _Window] = field(default_factory=dict)
+    #: Addresses tracked at most; past it, expired windows are dropped first.
+    max_addresses: ClassVar[int] = 100_000
+
+    def failed(self, address: str) -> None:
+        """Record a wrong token; raises TooManyAuthFailures once past the limit."""
+        if self.limit <= 0:
+            return
+        now = self.clock()
+        current = self._windows.get(address)
+        if current is None or now - current.start >= self.window:
+            if len(self._windows) >= self.max_addresses:
+                self._prune(now)
+            current = self._windows[address] = _Window(now)
+        current.failures += 1
+        if current.failures <= self.limit:
+            return
+        retry_after = max(1, math.ceil(current.start + self.window - now))
+        if not current.logged:  # once per address and window; never the token
+            current.logged = True
+            log.warning(
+                "%d wrong tokens from %s within %g s; answering 429 for %d s",
+                current.failures,
+                address,
+                self.window,
+                retry_after,
+            )
+        raise TooManyAuthFailures(retry_after)
+
+    def _prune(self, now: float) -> None:
+        self._windows = {a: w for a, w in self._windows.items() if now - w.start < self.window}
+        if len(self._windows) >= self.max_addresses:  # a flood of addresses: forget them
+            self._windows.clear()

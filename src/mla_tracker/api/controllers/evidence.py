@@ -19,6 +19,15 @@ from ...workflows.principals import Principal
 from ..schemas import CustodyOut, PackageOut, custody_out, package_out
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: Larger than any package (64 GiB has 11 digits). Longer numbers are read as this, so
+#: int() never sees thousands of digits (Python refuses over 4300 with a ValueError).
+_BEYOND = 10**18
+
+
+def _position(digits: str) -> int | None:
+    if not digits:
+        return None
+    return _BEYOND if len(digits) > 18 else int(digits)
 
 
 def parse_range(header: str | None) -> tuple[int | None, int | None] | None:
@@ -28,8 +37,7 @@ def parse_range(header: str | None) -> tuple[int | None, int | None] | None:
     match = _RANGE.match(header.strip())
     if match is None or match.group(0) == "bytes=-":
         return None  # RFC 9110 §14.2: a server may ignore a Range it does not support
-    first = int(match.group(1)) if match.group(1) else None
-    last = int(match.group(2)) if match.group(2) else None
+    first, last = _position(match.group(1)), _position(match.group(2))
     if first is not None and last is not None and last < first:
         return None
     return first, last

@@ -7,7 +7,7 @@ from litestar.di import NamedDependency
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ...storage.db import transaction
+from ...storage.db import DatabaseUnavailable, transaction
 from ...workflows.context import Context
 from ...workflows.errors import NotReady
 from ..schemas import ServerKeyOut
@@ -29,6 +29,8 @@ class HealthController(Controller):
         try:
             async with transaction(ctx.sessions, write=False) as session:
                 await session.execute(text("SELECT 1"))
+        except DatabaseUnavailable as exc:
+            raise NotReady(str(exc)) from exc
         except (OSError, SQLAlchemyError) as exc:
             raise NotReady(f"database unreachable: {exc.__class__.__name__}") from exc
         return {"status": "ready"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -27,8 +29,14 @@ from ..storage.server_key import load_or_create
 from ..storage.tables import TokenRow
 from ..workflows import log as transparency_log
 from ..workflows.context import Context, Policy, utc_now
-from ..workflows.principals import hash_token, new_token
+from ..workflows.principals import FailedAuthLimiter, hash_token, new_token
 from .controllers.agencies import AgencyController, all_key_events
+from .controllers.deadlines import (
+    STATE_KEY,
+    DeadlineController,
+    RequestDeadlineController,
+    configured_rules,
+)
 from .controllers.evidence import EvidenceController
 from .controllers.health import HealthController, server_key
 from .controllers.log import LogController, well_known_log_key
@@ -61,7 +69,7 @@ async def ensure_operator_token(ctx: Context, settings: Settings) -> str | None:
         if existing is not None:
             return None
         token = new_token()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = settings.data_dir / OPERATOR_TOKEN_FILE
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -86,6 +94,7 @@ def create_app(
     # Read and checked here, not in the lifespan, so a bad file stops `mla serve` before it
     # migrates or binds, with the file, line and entry (LegalDataInvalid) instead of a trace.
     legal = load_profile(settings.legal_file) if settings.legal_file else DEFAULT_PROFILE
+    deadline_rules = configured_rules()  # MLA_DEADLINES_FILE, same fail-fast (line, reason)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -109,6 +118,12 @@ def create_app(
         written = await ensure_operator_token(ctx, settings)
         if written:
             log.warning("operator token written to %s (mode 0600); keep it secret", written)
+        assert ctx.blobs is not None
+        if removed := await asyncio.to_thread(ctx.blobs.remove_stale_parts):
+            log.warning("removed %d partial upload(s) left by an earlier crash", removed)
+        app.state.auth_limiter = FailedAuthLimiter(
+            settings.auth_failure_limit, settings.auth_failure_window_seconds
+        )
         try:
             async with transparency_log.running(ctx) as integrator:
                 app.state.ctx = integrator.ctx = dataclasses.replace(ctx, integrator=integrator)
@@ -147,6 +162,8 @@ def create_app(
             SessionController,
             all_key_events,
             RequestController,
+            RequestDeadlineController,
+            DeadlineController,
             EvidenceController,
             LogController,
             well_known_log_key,
@@ -163,6 +180,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_json_body,
         lifespan=[lifespan],
+        state=State({STATE_KEY: deadline_rules}),
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,
         debug=False,

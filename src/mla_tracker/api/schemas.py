@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from ..crypto import wire
+from ..domain.deadline_clock import Deadline
 from ..storage.tables import (
     CustodyRow,
     PackageRow,
@@ -232,4 +233,83 @@ def custody_out(row: CustodyRow) -> CustodyOut:
     """Map a custody row."""
     return CustodyOut(
         row.seq, row.event, row.agency_id, row.at, row.digest, msgspec.json.decode(row.envelope)
+    )
+
+
+# ---- deadlines (computed on read; docs/deadlines.md) ----------------------------------
+
+
+class DeadlineOut(msgspec.Struct, frozen=True, kw_only=True):
+    """One deadline of a request: its rule and source, who owes it, when, and where it stands.
+
+    `due_at` is UTC and `due_local` the same instant in the calendar's zone; both are null
+    while the clock is stopped (information requested), when `remaining` says what is left.
+    `status` is pending, met or missed at the server's clock; `overdue` is missed and not done.
+    """
+
+    id: str
+    request_id: uuid.UUID
+    request_kind: str
+    request_state: str
+    deadline: str
+    rule: str
+    source: str
+    responsible_party: str
+    responsible_agency: str
+    length: int
+    unit: str
+    timezone: str
+    started_at: datetime
+    due_at: datetime | None
+    due_local: datetime | None
+    status: str
+    overdue: bool
+    closed_at: datetime | None
+    stopped_at: datetime | None
+    remaining: str | None
+    respond_by_applied: bool
+    warnings: list[datetime]
+
+
+class RequestDeadlinesOut(msgspec.Struct, frozen=True):
+    """A request (as RequestSummary shows it to the caller) and its deadlines."""
+
+    request: RequestSummary
+    deadlines: list[DeadlineOut]
+
+
+class DeadlineList(msgspec.Struct, frozen=True):
+    """A page of deadlines, soonest due first."""
+
+    items: list[DeadlineOut]
+    next_cursor: str | None
+
+
+def deadline_out(row: RequestRow, deadline: Deadline) -> DeadlineOut:
+    """Map a computed deadline of a request."""
+    rule = deadline.rule
+    due = deadline.due_at
+    return DeadlineOut(
+        id=deadline.id,
+        request_id=row.id,
+        request_kind=row.kind,
+        request_state=row.state,
+        deadline=rule.deadline.value,
+        rule=rule.id,
+        source=rule.source,
+        responsible_party=deadline.responsible.value,
+        responsible_agency=deadline.responsible_agency,
+        length=rule.length,
+        unit=rule.unit.value,
+        timezone=deadline.calendar.timezone,
+        started_at=deadline.started_at,
+        due_at=due,
+        due_local=None if due is None else due.astimezone(deadline.calendar.zone),
+        status=deadline.status.value,
+        overdue=deadline.overdue,
+        closed_at=deadline.closed_at,
+        stopped_at=deadline.stopped_at,
+        remaining=deadline.remaining,
+        respond_by_applied=deadline.respond_by_applied,
+        warnings=list(deadline.warnings),
     )

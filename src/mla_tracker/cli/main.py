@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "agency": "mla_tracker.cli.agency:agency",
     "audit": "mla_tracker.cli.audit:audit",
     "db": "mla_tracker.cli.server:db",
+    "deadlines": "mla_tracker.cli.deadlines:deadlines",
     "evidence": "mla_tracker.cli.evidence:evidence",
     "keygen": "mla_tracker.cli.keygen:keygen",
     "login": "mla_tracker.cli.login:login_command",

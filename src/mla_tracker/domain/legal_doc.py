@@ -59,7 +59,29 @@ def render() -> str:
     parts += ["## Enumerated values", ""]
     for enum in ENUM_SOURCES:
         parts += [*_values(enum), ""]
+    parts += _deadlines()
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _deadlines() -> list[str]:
+    from .deadlines import DEFAULT_RULES, Unit  # appended section: keeps the header untouched
+
+    lines = [
+        "## Deadlines",
+        "",
+        "Defaults; `MLA_DEADLINES_FILE` overrides them per pair of countries (docs/deadlines.md).",
+        "",
+        "| kind | urgency | opens on entering | deadline | length | warnings | by | source |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in DEFAULT_RULES:
+        length = "the `until` date" if r.unit is Unit.UNTIL_DATE else f"{r.length} {r.unit}"
+        warn = ", ".join(str(w) for w in r.warn)
+        lines.append(
+            f"| `{r.kind}` | `{r.urgency}` | `{r.starts}` | `{r.deadline}` | {length} | "
+            f"{warn} | {r.phase.responsible} | {r.source} |"
+        )
+    return [*lines, ""]
 
 
 if __name__ == "__main__":

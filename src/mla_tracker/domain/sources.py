@@ -220,4 +220,27 @@ RULES: tuple[Rule, ...] = (
         "policy",
         "domain/rules.py _deliver, _receive",
     ),
+    Rule(
+        "deadlines-as-data",
+        "Entering a state opens the deadlines of the request's kind and urgency (table "
+        "below); each names its source, and an operator's file may set others per pair of "
+        "countries (a bilateral arrangement).",
+        "policy default where no instrument sets a number; BC 29(7) for preservation expiry",
+        "domain/deadlines.py; domain/deadline_file.py",
+    ),
+    Rule(
+        "business-days",
+        "A business-day deadline counts the responsible agency's business days after the "
+        "day it starts (weekend and national public holidays of its country; Brunei rests "
+        "on Friday and Sunday) and falls at the end of the last one in the agency's zone.",
+        "policy",
+        "domain/calendars.py",
+    ),
+    Rule(
+        "decision-clock-stops",
+        "The decision clock stops while information is requested or a confidentiality "
+        "notice awaits the requester, and resumes with the business days that were left.",
+        "policy",
+        "domain/deadline_clock.py",
+    ),
 )

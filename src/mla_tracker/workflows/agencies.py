@@ -116,7 +116,7 @@ async def _store(
         envelope=envelope.to_json(),
     )
     session.add(row)
-    log.queue(session, envelope, ctx, agency_id=ev.agency)
+    await log.queue(session, envelope, ctx, agency_id=ev.agency)
     record = history.get(ev.key_id)
     assert record is not None  # append() just added or revoked it
     if ev.event == "revoke":

@@ -154,7 +154,7 @@ async def _custody(
             envelope=envelope.to_json(),
         )
     )
-    log.queue(session, envelope, ctx, request_id=package.request_id)
+    await log.queue(session, envelope, ctx, request_id=package.request_id)
     package.custody_seq = seq
     package.custody_head = dig
 

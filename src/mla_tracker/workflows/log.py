@@ -45,7 +45,7 @@ def note_signer(key: SigningKey) -> NoteSigner:
     return NoteSigner(origin_of(key), key)
 
 
-def queue(
+async def queue(
     session: AsyncSession,
     envelope: dsse.Envelope,
     ctx: Context,
@@ -55,8 +55,9 @@ def queue(
 ) -> None:
     """Inside an append transaction: queue the envelope for the log (metadata only)."""
     entry = entry_of(envelope)
-    session.add(
-        LogEntryRow(
+    # A Core insert: the append path is hot, and this row needs no ORM bookkeeping.
+    await session.execute(
+        insert(LogEntryRow).values(
             leaf_index=None,
             kind=kind_of(envelope),
             digest=digest_of(envelope),
@@ -99,8 +100,8 @@ async def _take_lock(session: AsyncSession) -> bool:
     return bool(taken)
 
 
-async def integrate(ctx: Context, *, batch: int = BATCH) -> int:
-    """Integrate one batch of queued entries and sign a checkpoint; return how many."""
+async def integrate(ctx: Context, *, batch: int = BATCH) -> dict[str, int]:
+    """Integrate one batch of queued entries and sign a checkpoint; return digest -> index."""
     if ctx.server_key is None:
         raise RuntimeError("the hub has no log key")
     async with transaction(ctx.sessions, write=False) as session:
@@ -109,22 +110,22 @@ async def integrate(ctx: Context, *, batch: int = BATCH) -> int:
             select(LogEntryRow.id).where(LogEntryRow.leaf_index.is_(None)).limit(1)
         )
     if queued is None:
-        return 0
+        return {}
     async with transaction(ctx.sessions, write=True) as session:
         if not await _take_lock(session):
-            return 0
+            return {}
         pending = (
             await session.execute(
-                select(LogEntryRow.id, LogEntryRow.leaf_hash)
+                select(LogEntryRow.id, LogEntryRow.leaf_hash, LogEntryRow.digest)
                 .where(LogEntryRow.leaf_index.is_(None))
                 .order_by(LogEntryRow.id)
                 .limit(batch)
             )
         ).all()
         if not pending:
-            return 0
+            return {}
         size = await tree_size(session)
-        leaves = [leaf for _, leaf in pending]
+        leaves = [leaf for _, leaf, _ in pending]
         nodes = await load_nodes(session, merkle.batch_new_nodes_coords(size, len(leaves)))
         fresh = merkle.batch_new_nodes(size, leaves, nodes)
         nodes.update(((level, position), digest) for level, position, digest in fresh)
@@ -132,7 +133,7 @@ async def integrate(ctx: Context, *, batch: int = BATCH) -> int:
             update(LogEntryRow),
             [
                 {"id": entry_id, "leaf_index": size + offset}
-                for offset, (entry_id, _) in enumerate(pending)
+                for offset, (entry_id, _, _) in enumerate(pending)
             ],
         )
         await session.execute(
@@ -151,7 +152,7 @@ async def integrate(ctx: Context, *, batch: int = BATCH) -> int:
                 created_at=ctx.clock(),
             )
         )
-    return len(pending)
+    return {digest: size + offset for offset, (_, _, digest) in enumerate(pending)}
 
 
 async def index_of(ctx: Context, digest: str) -> int | None:
@@ -169,9 +170,13 @@ class Integrator:
 
     ctx: Context
     idle_seconds: float = 0.25
+    #: How often a waiting append asks the database, for indices another process assigned.
+    poll_seconds: float = 0.2
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     integrated: asyncio.Condition = field(default_factory=asyncio.Condition)
     database_away: bool = False
+    #: Indices this process assigned lately (digest -> index), so waiters need no query.
+    assigned: dict[str, int] = field(default_factory=dict)
 
     async def run(self) -> None:
         """Integrate until cancelled; a failure is logged and retried, never fatal."""
@@ -188,12 +193,15 @@ class Integrator:
                     self.database_away = True
                 else:
                     log.exception("log integration failed; retrying")
-                done = 0
+                done = {}
             else:
                 if self.database_away:
                     log.warning("log integration resumed")
                 self.database_away = False
             if done:
+                if len(self.assigned) > 100_000:
+                    self.assigned.clear()
+                self.assigned.update(done)
                 async with self.integrated:
                     self.integrated.notify_all()
                 continue
@@ -206,15 +214,23 @@ class Integrator:
         self.wakeup.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        next_poll = loop.time() + self.poll_seconds
         while True:
-            found = await index_of(self.ctx, digest)
-            left = deadline - loop.time()
-            if found is not None or left <= 0:
+            found = self.assigned.get(digest)
+            if found is not None:
                 return found
-            # Another process's integrator may do the work: look again at least every 50 ms.
+            now = loop.time()
+            if now >= next_poll or now >= deadline:
+                # Another process's integrator may have done the work.
+                found = await index_of(self.ctx, digest)
+                next_poll = loop.time() + self.poll_seconds
+                if found is not None or loop.time() >= deadline:
+                    return found
             async with self.integrated:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.integrated.wait(), min(left, 0.05))
+                    await asyncio.wait_for(
+                        self.integrated.wait(), max(0.0, min(deadline, next_poll) - loop.time())
+                    )
 
 
 @contextlib.asynccontextmanager

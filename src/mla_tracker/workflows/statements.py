@@ -202,7 +202,7 @@ async def submit_request(ctx: Context, principal: Principal, signed: SignedState
             session.add(request)
             await session.flush()
             session.add(statement)
-            log.queue(session, signed.envelope, ctx, request_id=st.request_id)
+            await log.queue(session, signed.envelope, ctx, request_id=st.request_id)
     except IntegrityError as exc:
         head_seq, head_digest = await _head(ctx, parse_statement(signed.envelope.payload_bytes()))
         raise StaleHead(
@@ -294,7 +294,7 @@ async def append_statement(
                     head_digest=fresh.head_digest,
                 )
             await repo.insert_statement(session, statement)
-            log.queue(session, signed.envelope, ctx, request_id=request_id)
+            await log.queue(session, signed.envelope, ctx, request_id=request_id)
             if decision.announced is not None:
                 evidence.register_package(
                     session, request_id, decision.announced, statement.digest, now

@@ -24,8 +24,12 @@ fuzz: $(VENV)/.installed-test
 	MLA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:cacheprovider -q \
 		tests/unit/test_fuzz_evidence.py tests/unit/test_bagit.py -k "fuzz or corrupted"
 
+# wrk drives the service and bare litestar baselines on PostgreSQL and SQLite (issue 13);
+# it needs `wrk` (apt-get install wrk). BENCH_ARGS="--duration 20" etc.; see --help. The
+# older Python-client append bench still runs as: $(BIN)/python bench/statement_append.py
+BENCH_ARGS ?=
 bench: $(VENV)/.installed-test
-	bash scripts/with-postgres.sh $(BIN)/python bench/statement_append.py
+	bash scripts/with-postgres.sh $(BIN)/python bench/wrk_bench.py $(BENCH_ARGS)
 
 $(VENV)/.created:
 	@test -n "$(PYTHON)" || { echo "Python >= 3.11 is needed (python3.11 or newer on PATH)"; exit 1; }

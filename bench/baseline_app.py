@@ -1,43 +1,188 @@
-"""Baseline for the append benchmark: a bare litestar + asyncpg endpoint inserting one row."""
+"""Baselines for the benchmarks: a bare litestar app over the same database, no ORM, no auth.
+
+What it does is the least a service with the same endpoints must do, so the ratio
+service / baseline measures what the service adds on top of HTTP + JSON + one query:
+
+- `POST /rows`: insert the posted JSON as one row (the append's baseline);
+- `GET /rows/{id}`: select one row by primary key (reading one request);
+- `GET /rows?limit=50`: select the newest page of rows (listing requests);
+- `GET /health`: for the benchmark's readiness probe.
+
+PostgreSQL through asyncpg (BENCH_PG_DSN), or SQLite through aiosqlite (BENCH_SQLITE_PATH)
+with the service's own pragmas (WAL, synchronous=NORMAL), so a backend is compared with
+itself.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
-import asyncpg
-from litestar import Litestar, post
+from litestar import Litestar, get, post
 from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody
 
-DSN = os.environ["BENCH_PG_DSN"]
+Row = dict[str, Any]
+
+
+class Store(Protocol):
+    """The three queries the baseline runs."""
+
+    async def insert(self, body: str) -> int: ...
+    async def one(self, row_id: int) -> Row | None: ...
+    async def page(self, limit: int) -> list[Row]: ...
+    async def close(self) -> None: ...
+
+
+class PgStore:
+    """asyncpg with a pool (sized like the service's: 10 + overflow)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str) -> PgStore:
+        import asyncpg
+
+        pool = await asyncpg.create_pool(dsn, min_size=4, max_size=16)
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS bench_rows (id bigserial PRIMARY KEY, body jsonb)"
+            )
+        return cls(pool)
+
+    async def insert(self, body: str) -> int:
+        async with self.pool.acquire() as conn:
+            return int(
+                await conn.fetchval(
+                    "INSERT INTO bench_rows (body) VALUES ($1::jsonb) RETURNING id", body
+                )
+            )
+
+    async def one(self, row_id: int) -> Row | None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT id, body FROM bench_rows WHERE id = $1", row_id)
+        # jsonb comes back as text: decoded so the answer is JSON, as the service's is.
+        return None if row is None else {"id": row["id"], "body": json.loads(row["body"])}
+
+    async def page(self, limit: int) -> list[Row]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id, body FROM bench_rows ORDER BY id DESC LIMIT $1", limit
+            )
+        return [{"id": r["id"], "body": json.loads(r["body"])} for r in rows]
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+class SqliteStore:
+    """aiosqlite, a few connections handed out through a queue (WAL lets readers overlap)."""
+
+    def __init__(self, conns: list[Any]) -> None:
+        self.conns = conns
+        self.free: asyncio.Queue[Any] = asyncio.Queue()
+        for conn in conns:
+            self.free.put_nowait(conn)
+
+    @classmethod
+    async def open(cls, path: str, size: int = 4) -> SqliteStore:
+        import aiosqlite
+
+        conns = []
+        for _ in range(size):
+            conn = await aiosqlite.connect(path, timeout=30, isolation_level=None)
+            # The service's pragmas (storage/db.py), so both pay the same durability.
+            for pragma in (
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA busy_timeout=30000",
+                "PRAGMA synchronous=NORMAL",
+            ):
+                await conn.execute(pragma)
+            conns.append(conn)
+        await conns[0].execute(
+            "CREATE TABLE IF NOT EXISTS bench_rows (id INTEGER PRIMARY KEY, body TEXT)"
+        )
+        return cls(conns)
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[Any]:
+        conn = await self.free.get()
+        try:
+            yield conn
+        finally:
+            self.free.put_nowait(conn)
+
+    async def insert(self, body: str) -> int:
+        async with self._conn() as conn:
+            cursor = await conn.execute("INSERT INTO bench_rows (body) VALUES (?)", (body,))
+            return int(cursor.lastrowid)
+
+    async def one(self, row_id: int) -> Row | None:
+        async with self._conn() as conn:
+            cursor = await conn.execute("SELECT id, body FROM bench_rows WHERE id = ?", (row_id,))
+            row = await cursor.fetchone()
+        return None if row is None else {"id": row[0], "body": json.loads(row[1])}
+
+    async def page(self, limit: int) -> list[Row]:
+        async with self._conn() as conn:
+            cursor = await conn.execute(
+                "SELECT id, body FROM bench_rows ORDER BY id DESC LIMIT ?", (limit,)
+            )
+            rows = await cursor.fetchall()
+        return [{"id": r[0], "body": json.loads(r[1])} for r in rows]
+
+    async def close(self) -> None:
+        for conn in self.conns:
+            await conn.close()
 
 
 @asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    pool = await asyncpg.create_pool(DSN, min_size=4, max_size=16)
-    async with pool.acquire() as conn:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS bench_rows (id bigserial PRIMARY KEY, body jsonb)"
-        )
-    app.state.pool = pool
+    sqlite_path = os.environ.get("BENCH_SQLITE_PATH")
+    store: Store
+    if sqlite_path:
+        store = await SqliteStore.open(sqlite_path)
+    else:
+        store = await PgStore.open(os.environ["BENCH_PG_DSN"])
+    app.state.store = store
     try:
         yield
     finally:
-        await pool.close()
+        await store.close()
 
 
 @post("/rows")
 async def insert_row(state: State, data: JSONBody[dict[str, Any]]) -> dict[str, int]:
     """Insert the posted JSON as one row."""
-    async with state.pool.acquire() as conn:
-        row_id = await conn.fetchval(
-            "INSERT INTO bench_rows (body) VALUES ($1::jsonb) RETURNING id",
-            __import__("json").dumps(data),
-        )
-    return {"id": int(row_id)}
+    # Parsed then re-encoded, as the service parses the envelope it stores.
+    return {"id": await state.store.insert(json.dumps(data))}
 
 
-app = Litestar(route_handlers=[insert_row], lifespan=[lifespan])
+@get("/rows/{row_id:int}")
+async def one_row(state: State, row_id: int) -> Row:
+    """One row by primary key."""
+    row = await state.store.one(row_id)
+    if row is None:
+        raise NotFoundException()
+    return row
+
+
+@get("/rows")
+async def page_of_rows(state: State, limit: int = 50) -> list[Row]:
+    """The newest `limit` rows."""
+    return await state.store.page(limit)
+
+
+@get("/health")
+async def health() -> dict[str, str]:
+    """Readiness probe."""
+    return {"status": "ok"}
+
+
+app = Litestar(route_handlers=[insert_row, one_row, page_of_rows, health], lifespan=[lifespan])

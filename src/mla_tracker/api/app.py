@@ -15,7 +15,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from sqlalchemy import select
@@ -44,6 +43,7 @@ from .controllers.requests import RequestController
 from .controllers.sessions import SessionController
 from .controllers.whoami import whoami
 from .deps import provide_context, provide_principal
+from .openapi import FinishedJson, FinishedSwagger
 from .problems import EXCEPTION_HANDLERS
 from .strict_json import strict_json_body
 
@@ -137,14 +137,16 @@ def create_app(
         version=__version__,
         description="Signed, deadline-aware tracking of cross-border MLA requests.",
         path="/schema",
+        # Both finish the generated document (api/openapi.py): problems, public routes, bodies.
         render_plugins=[
-            SwaggerRenderPlugin(
+            FinishedSwagger(
                 path="/",
                 js_url=f"{assets}/swagger-ui-bundle.js",
                 css_url=f"{assets}/swagger-ui.css",
                 standalone_preset_js_url=f"{assets}/swagger-ui-standalone-preset.js",
                 favicon="",
-            )
+            ),
+            FinishedJson(),
         ],
         components=Components(
             security_schemes={

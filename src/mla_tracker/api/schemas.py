@@ -9,7 +9,9 @@ from typing import Any
 import msgspec
 
 from ..crypto import wire
-from ..domain.deadline_clock import Deadline
+from ..domain.deadline_clock import Deadline, Status
+from ..domain.deadlines import DeadlineKind, Unit
+from ..domain.model import Action, AgencyRole, Kind, Party, State, Urgency
 from ..storage.tables import (
     CustodyRow,
     PackageRow,
@@ -26,9 +28,10 @@ class RequestSummary(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     id: uuid.UUID
-    kind: str
-    state: str
-    urgency: str
+    # Enums, not str, so the OpenAPI document lists their values; the rows hold valid ones.
+    kind: Kind
+    state: State
+    urgency: Urgency
     requesting_agency: str
     requested_agency: str
     executing_agency: str | None
@@ -67,7 +70,7 @@ class StatementOut(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     digest: str
     prev: str
-    action: str
+    action: Action
     actor: str
     key_id: str
     issued_at: datetime
@@ -162,7 +165,7 @@ def statement_out(row: StatementRow, *, bodies: bool) -> StatementOut:
         seq=row.seq,
         digest=row.digest,
         prev=row.prev,
-        action=row.action,
+        action=Action(row.action),
         actor=row.actor,
         key_id=row.key_id,
         issued_at=row.issued_at,
@@ -178,7 +181,7 @@ class WhoAmI(msgspec.Struct, frozen=True):
 
     operator: bool
     agency_id: str | None
-    role: str | None
+    role: AgencyRole | None
 
 
 class PackageOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -249,20 +252,20 @@ class DeadlineOut(msgspec.Struct, frozen=True, kw_only=True):
 
     id: str
     request_id: uuid.UUID
-    request_kind: str
-    request_state: str
-    deadline: str
+    request_kind: Kind
+    request_state: State
+    deadline: DeadlineKind
     rule: str
     source: str
-    responsible_party: str
+    responsible_party: Party
     responsible_agency: str
     length: int
-    unit: str
+    unit: Unit
     timezone: str
     started_at: datetime
     due_at: datetime | None
     due_local: datetime | None
-    status: str
+    status: Status
     overdue: bool
     closed_at: datetime | None
     stopped_at: datetime | None
@@ -292,20 +295,20 @@ def deadline_out(row: RequestRow, deadline: Deadline) -> DeadlineOut:
     return DeadlineOut(
         id=deadline.id,
         request_id=row.id,
-        request_kind=row.kind,
-        request_state=row.state,
-        deadline=rule.deadline.value,
+        request_kind=Kind(row.kind),
+        request_state=State(row.state),
+        deadline=rule.deadline,
         rule=rule.id,
         source=rule.source,
-        responsible_party=deadline.responsible.value,
+        responsible_party=deadline.responsible,
         responsible_agency=deadline.responsible_agency,
         length=rule.length,
-        unit=rule.unit.value,
+        unit=rule.unit,
         timezone=deadline.calendar.timezone,
         started_at=deadline.started_at,
         due_at=due,
         due_local=None if due is None else due.astimezone(deadline.calendar.zone),
-        status=deadline.status.value,
+        status=deadline.status,
         overdue=deadline.overdue,
         closed_at=deadline.closed_at,
         stopped_at=deadline.stopped_at,

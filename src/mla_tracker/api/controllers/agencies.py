@@ -11,11 +11,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from ...crypto.dsse import Envelope
+from ...domain.model import AgencyRole
 from ...storage.tables import AgencyKeyRow, KeyEventRow
 from ...workflows import agencies as wf
 from ...workflows.commands import NewKey, RegisterAgency, RevokeKey, SignedKeyEvent
 from ...workflows.context import Context
+from ...workflows.errors import AlreadyExists, Forbidden, StaleHead
 from ...workflows.principals import Principal
+from ..openapi import raises
 
 
 class KeyEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,7 +40,7 @@ class AgencyEntry(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     name: str
     country: str
-    role: str
+    role: AgencyRole
     timezone: str
     keys: list[KeyEntry]
 
@@ -77,7 +80,7 @@ def agency_entry(view: wf.AgencyView) -> AgencyEntry:
         id=a.id,
         name=a.name,
         country=a.country,
-        role=a.role,
+        role=AgencyRole(a.role),
         timezone=a.timezone,
         keys=[key_entry(k) for k in view.keys],
     )
@@ -115,7 +118,7 @@ class AgencyController(Controller):
         """One agency with its keys."""
         return agency_entry(await wf.show_agency(ctx, agency_id))
 
-    @post("/")
+    @post("/", opt=raises(Forbidden, AlreadyExists))
     async def register(
         self,
         ctx: NamedDependency[Context],
@@ -125,7 +128,7 @@ class AgencyController(Controller):
         """Register an agency and its first key (operator). No token: agencies log in."""
         return agency_entry(await wf.register_agency(ctx, principal, data))
 
-    @post("/{agency_id:str}/keys")
+    @post("/{agency_id:str}/keys", opt=raises(Forbidden, AlreadyExists))
     async def add_first_key(
         self,
         ctx: NamedDependency[Context],
@@ -136,7 +139,7 @@ class AgencyController(Controller):
         """Register the first key of an agency that never had one (operator); 403 after."""
         return key_entry(await wf.add_first_key(ctx, principal, agency_id, data))
 
-    @post("/{agency_id:str}/recovery-keys")
+    @post("/{agency_id:str}/recovery-keys", opt=raises(Forbidden, AlreadyExists))
     async def add_recovery_key(
         self,
         ctx: NamedDependency[Context],
@@ -147,7 +150,7 @@ class AgencyController(Controller):
         """Add a recovery key (operator): logged, announced, usable only after the delay."""
         return key_entry(await wf.add_recovery_key(ctx, principal, agency_id, data))
 
-    @post("/{agency_id:str}/keys/{key_id:str}/revoke", status_code=200)
+    @post("/{agency_id:str}/keys/{key_id:str}/revoke", status_code=200, opt=raises(Forbidden))
     async def revoke_key(
         self,
         ctx: NamedDependency[Context],
@@ -159,7 +162,7 @@ class AgencyController(Controller):
         """Revoke a key from now on (operator); its sessions end at once."""
         return key_entry(await wf.operator_revoke_key(ctx, principal, agency_id, key_id))
 
-    @post("/{agency_id:str}/key-events")
+    @post("/{agency_id:str}/key-events", opt=raises(Forbidden, StaleHead, AlreadyExists))
     async def submit_key_event(
         self,
         ctx: NamedDependency[Context],

@@ -19,7 +19,9 @@ from ...domain.deadline_file import load_rules
 from ...domain.deadlines import DEFAULTS, DeadlineRules
 from ...workflows import deadlines, queries
 from ...workflows.context import Context
+from ...workflows.errors import Forbidden
 from ...workflows.principals import Principal
+from ..openapi import raises
 from ..schemas import (
     DeadlineList,
     DeadlineOut,
@@ -52,7 +54,7 @@ class RequestDeadlineController(Controller):
     path = "/v1/requests"
     tags = ("deadlines",)
 
-    @get("/{request_id:uuid}/deadlines")
+    @get("/{request_id:uuid}/deadlines", opt=raises(Forbidden))
     async def of_request(
         self,
         ctx: NamedDependency[Context],
@@ -79,7 +81,7 @@ class DeadlineController(Controller):
     path = "/v1/deadlines"
     tags = ("deadlines",)
 
-    @get("/")
+    @get("/", opt=raises(Forbidden))
     async def list_deadlines(
         self,
         ctx: NamedDependency[Context],

@@ -13,9 +13,13 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter
 from litestar.response import Stream
 
+from ...storage.blobs import BlobMismatch, BlobTooLarge
 from ...workflows import evidence as wf
 from ...workflows.context import Context
+from ...workflows.errors import Forbidden
+from ...workflows.evidence import AlreadyStored, NotUploaded, RangeNotSatisfiable
 from ...workflows.principals import Principal
+from ..openapi import raises
 from ..schemas import CustodyOut, PackageOut, custody_out, package_out
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -49,7 +53,7 @@ class EvidenceController(Controller):
     path = "/v1/requests/{request_id:uuid}/packages"
     tags = ("evidence",)
 
-    @get("/")
+    @get("/", opt=raises(Forbidden))
     async def list_packages(
         self,
         ctx: NamedDependency[Context],
@@ -63,7 +67,7 @@ class EvidenceController(Controller):
         "/{package_id:str}/content",
         request_max_body_size=None,
         status_code=201,
-        opt={"raw_body": True},
+        opt={"raw_body": True, **raises(Forbidden, AlreadyStored, BlobTooLarge, BlobMismatch)},
     )
     async def upload(
         self,
@@ -78,7 +82,7 @@ class EvidenceController(Controller):
         package, stored = await wf.upload(ctx, principal, request_id, package_id, request.stream())
         return Response(package_out(package), status_code=201 if stored else 200)
 
-    @get("/{package_id:str}/content")
+    @get("/{package_id:str}/content", opt=raises(Forbidden, NotUploaded, RangeNotSatisfiable))
     async def download(
         self,
         ctx: NamedDependency[Context],
@@ -113,7 +117,7 @@ class EvidenceController(Controller):
             body(), status_code=status, headers=headers, media_type="application/octet-stream"
         )
 
-    @get("/{package_id:str}/custody")
+    @get("/{package_id:str}/custody", opt=raises(Forbidden))
     async def custody(
         self,
         ctx: NamedDependency[Context],

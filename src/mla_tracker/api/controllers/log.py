@@ -14,11 +14,14 @@ from ...crypto import wire
 from ...storage.log_tables import LogEntryRow
 from ...workflows import log_reads
 from ...workflows.context import Context
-from ...workflows.errors import NotReady
+from ...workflows.errors import Forbidden, InvalidQuery, NotFound, NotReady
 from ...workflows.log import note_signer, origin_of
 from ...workflows.principals import Principal
+from ..openapi import raises
 
 _NOTE = "text/plain; charset=utf-8"
+#: Sizes and indexes fit a 64-bit column; a larger one would fail in the driver as a 500.
+_MAX_INT = 2**63 - 1
 
 
 class LogKeyOut(msgspec.Struct, frozen=True):
@@ -85,11 +88,11 @@ class LogController(Controller):
     path = "/v1/log"
     tags = ("log",)
 
-    @get("/checkpoint", media_type=_NOTE, security=[])
+    @get("/checkpoint", media_type=_NOTE, opt=raises(NotFound))
     async def checkpoint(
         self,
         ctx: NamedDependency[Context],
-        size: Annotated[int | None, QueryParameter(ge=1)] = None,
+        size: Annotated[int | None, QueryParameter(ge=1, le=_MAX_INT)] = None,
     ) -> Response[str]:
         """The latest signed checkpoint (or the one of `size`) as a C2SP signed note."""
         row = await (
@@ -97,7 +100,7 @@ class LogController(Controller):
         )
         return Response(row.note, media_type=_NOTE)
 
-    @get("/key", security=[])
+    @get("/key")
     async def key(self, ctx: NamedDependency[Context]) -> LogKeyOut:
         """The log's origin and note verifier key (also at /.well-known/mla-tracker-log-key)."""
         key = _key_of(ctx)
@@ -105,25 +108,25 @@ class LogController(Controller):
             origin_of(key), note_signer(key).verifier_key(), key.key_id, key.public.to_base64()
         )
 
-    @get("/proof/consistency", security=[])
+    @get("/proof/consistency", opt=raises(InvalidQuery, NotFound))
     async def consistency(
         self,
         ctx: NamedDependency[Context],
-        first: Annotated[int, QueryParameter(ge=1)],
-        second: Annotated[int, QueryParameter(ge=1)],
+        first: Annotated[int, QueryParameter(ge=1, le=_MAX_INT)],
+        second: Annotated[int, QueryParameter(ge=1, le=_MAX_INT)],
     ) -> ConsistencyOut:
         """A consistency proof between two checkpointed sizes (public)."""
         proof = await log_reads.consistency(ctx, first, second)
         return ConsistencyOut(first, second, [wire.b64encode(h) for h in proof])
 
-    @get("/proof/inclusion")
+    @get("/proof/inclusion", opt=raises(Forbidden, InvalidQuery, NotFound))
     async def inclusion(
         self,
         ctx: NamedDependency[Context],
         principal: NamedDependency[Principal],
-        index: Annotated[int | None, QueryParameter(ge=0)] = None,
+        index: Annotated[int | None, QueryParameter(ge=0, le=_MAX_INT)] = None,
         digest: Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{64}$")] = None,
-        size: Annotated[int | None, QueryParameter(ge=1)] = None,
+        size: Annotated[int | None, QueryParameter(ge=1, le=_MAX_INT)] = None,
     ) -> InclusionOut:
         """An entry (by index or payload digest) and its inclusion proof for a checkpoint."""
         found = await log_reads.inclusion(ctx, principal, index=index, digest=digest, size=size)
@@ -131,18 +134,18 @@ class LogController(Controller):
             entry_out(found.entry), found.size, [wire.b64encode(h) for h in found.proof]
         )
 
-    @get("/entries")
+    @get("/entries", opt=raises(Forbidden, InvalidQuery))
     async def entries(
         self,
         ctx: NamedDependency[Context],
         principal: NamedDependency[Principal],
-        start: Annotated[int, QueryParameter(ge=0)],
-        end: Annotated[int, QueryParameter(ge=1)],
+        start: Annotated[int, QueryParameter(ge=0, le=_MAX_INT)],
+        end: Annotated[int, QueryParameter(ge=1, le=_MAX_INT)],
     ) -> list[LogEntryOut]:
         """Integrated entries start <= index < end (at most 1,000) that you may see."""
         return [entry_out(r) for r in await log_reads.entries(ctx, principal, start, end)]
 
-    @get("/requests/{request_id:uuid}")
+    @get("/requests/{request_id:uuid}", opt=raises(Forbidden))
     async def request_entries(
         self,
         ctx: NamedDependency[Context],
@@ -154,7 +157,7 @@ class LogController(Controller):
         return [entry_out(r) for r in rows if r.leaf_index is not None]
 
 
-@get("/.well-known/mla-tracker-log-key", media_type=MediaType.TEXT, tags=["log"], security=[])
+@get("/.well-known/mla-tracker-log-key", media_type=MediaType.TEXT, tags=["log"])
 async def well_known_log_key(ctx: NamedDependency[Context]) -> str:
     """The note verifier key of the log, one line (C2SP signed-note vkey)."""
     return note_signer(_key_of(ctx)).verifier_key() + "\n"

@@ -12,11 +12,14 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from ...crypto.statement import SignedStatement
 from ...domain.bodies import decode_body
 from ...domain.content import RequestContent
+from ...domain.errors import TransitionRefused
 from ...domain.model import Action, Kind, State, Urgency
 from ...workflows import completeness as completeness_workflow
 from ...workflows import queries, statements
 from ...workflows.context import Context
+from ...workflows.errors import Forbidden, StaleHead
 from ...workflows.principals import Principal
+from ..openapi import BODY_OPT, raises
 from ..schemas import (
     AcceptedOut,
     CompletenessOut,
@@ -53,7 +56,7 @@ class RequestController(Controller):
     path = "/v1/requests"
     tags = ("requests",)
 
-    @post("/")
+    @post("/", opt=raises(Forbidden, StaleHead))
     async def submit(
         self,
         ctx: NamedDependency[Context],
@@ -63,7 +66,7 @@ class RequestController(Controller):
         """Create a request from its signed `transmit` statement and body (201; 200 if re-sent)."""
         return await _accepted(ctx, await statements.submit_request(ctx, principal, data))
 
-    @post("/completeness", status_code=200)
+    @post("/completeness", status_code=200, opt={BODY_OPT: RequestContent})
     async def completeness(
         self,
         ctx: NamedDependency[Context],
@@ -79,7 +82,7 @@ class RequestController(Controller):
             missing=[MissingOut(m.field, m.message, m.severity) for m in missing],
         )
 
-    @get("/")
+    @get("/", opt=raises(Forbidden))
     async def list_requests(
         self,
         ctx: NamedDependency[Context],
@@ -108,7 +111,7 @@ class RequestController(Controller):
             [request_summary(r, bodies=page.bodies) for r in page.items], page.next_cursor
         )
 
-    @get("/{request_id:uuid}")
+    @get("/{request_id:uuid}", opt=raises(Forbidden))
     async def show(
         self,
         ctx: NamedDependency[Context],
@@ -119,7 +122,7 @@ class RequestController(Controller):
         visible = await queries.show_request(ctx, principal, request_id)
         return request_out(visible.request, bodies=visible.bodies)
 
-    @get("/{request_id:uuid}/statements")
+    @get("/{request_id:uuid}/statements", opt=raises(Forbidden))
     async def statements(
         self,
         ctx: NamedDependency[Context],
@@ -130,7 +133,7 @@ class RequestController(Controller):
         visible = await queries.request_statements(ctx, principal, request_id)
         return [statement_out(r, bodies=visible.bodies) for r in visible.statements]
 
-    @post("/{request_id:uuid}/statements")
+    @post("/{request_id:uuid}/statements", opt=raises(Forbidden, StaleHead, TransitionRefused))
     async def append(
         self,
         ctx: NamedDependency[Context],

@@ -12,7 +12,9 @@ from litestar.params import JSONBody
 from ...workflows import sessions as wf
 from ...workflows.commands import NewChallenge, SignedLogin
 from ...workflows.context import Context
+from ...workflows.errors import AuthenticationFailed, Forbidden
 from ...workflows.principals import Principal
+from ..openapi import raises
 from .agencies import KeyEntry, key_entry
 
 
@@ -48,7 +50,7 @@ class SessionController(Controller):
         c = await wf.new_challenge(ctx)
         return ChallengeOut(challenge=c.challenge, expires_at=c.expires_at)
 
-    @post("/")
+    @post("/", opt=raises(AuthenticationFailed))
     async def login(self, ctx: NamedDependency[Context], data: JSONBody[SignedLogin]) -> SessionOut:
         """Trade a signed login for a short-lived session token."""
         s = await wf.login(ctx, data.envelope)
@@ -60,7 +62,7 @@ class SessionController(Controller):
             recovery_keys=[key_entry(k) for k in s.recovery_keys],
         )
 
-    @post("/logout", status_code=204)
+    @post("/logout", status_code=204, opt=raises(Forbidden))
     async def logout(
         self, ctx: NamedDependency[Context], principal: NamedDependency[Principal]
     ) -> None:

@@ -12,5 +12,8 @@ from ..schemas import WhoAmI
 @get("/v1/whoami", tags=["agencies"])
 async def whoami(principal: NamedDependency[Principal]) -> WhoAmI:
     """The caller: the operator, or an agency and its role."""
-    role = principal.agency_role.value if principal.agency_role else None
-    return WhoAmI(operator=principal.is_operator, agency_id=principal.agency_id, role=role)
+    return WhoAmI(
+        operator=principal.is_operator,
+        agency_id=principal.agency_id,
+        role=principal.agency_role,
+    )

@@ -42,6 +42,13 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _log_format(env: Mapping[str, str]) -> str:
+    value = env.get("MLA_LOG_FORMAT", "").strip().lower() or "json"
+    if value not in ("json", "text"):
+        raise ConfigError(f"MLA_LOG_FORMAT must be json or text, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service is configured with."""
@@ -72,6 +79,8 @@ class Settings:
     #: (MLA_HEADER_TIMEOUT_SECONDS) or are larger than MLA_MAX_HEADER_BYTES.
     header_timeout_seconds: float = 10.0
     max_header_bytes: int = 16_384
+    #: `mla serve` logs one JSON object per line, or plain text (MLA_LOG_FORMAT=json|text).
+    log_format: str = "json"
 
     @property
     def resolved_blob_dir(self) -> Path:
@@ -110,4 +119,5 @@ class Settings:
             auth_failure_window_seconds=_positive(env, "MLA_AUTH_FAILURE_WINDOW_SECONDS", 60),
             header_timeout_seconds=_positive_float(env, "MLA_HEADER_TIMEOUT_SECONDS", 10.0),
             max_header_bytes=_positive(env, "MLA_MAX_HEADER_BYTES", 16_384),
+            log_format=_log_format(env),
         )

@@ -42,7 +42,13 @@ from .controllers.log import LogController, well_known_log_key
 from .controllers.requests import RequestController
 from .controllers.sessions import SessionController
 from .controllers.whoami import whoami
-from .deps import provide_context, provide_principal
+from .deps import provide_context
+from .observability import (
+    PROMETHEUS,
+    ObservabilityMiddleware,
+    metrics,
+    provide_observed_principal,
+)
 from .openapi import FinishedJson, FinishedSwagger
 from .problems import EXCEPTION_HANDLERS
 from .strict_json import strict_json_body
@@ -157,7 +163,7 @@ def create_app(
         ),
         security=[{"bearer": []}],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             AgencyController,
@@ -171,13 +177,14 @@ def create_app(
             well_known_log_key,
             server_key,
             whoami,
+            metrics,
             create_static_files_router(
                 path=assets, directories=[_swagger_assets()], include_in_schema=False
             ),
         ],
         dependencies={
             "ctx": Provide(provide_context, sync_to_thread=False),
-            "principal": Provide(provide_principal),
+            "principal": Provide(provide_observed_principal),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_json_body,
@@ -185,5 +192,12 @@ def create_app(
         state=State({STATE_KEY: deadline_rules}),
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,
+        middleware=[PROMETHEUS.middleware],
+        # Logging is the process's business (`mla serve`), not each app's: litestar's default
+        # would reconfigure the root logger in its own format.
+        logging_config=None,
         debug=False,
     )
+    # Outermost, around litestar's router: unrouted 404s are logged and get a request id too.
+    app.asgi_handler = ObservabilityMiddleware(app.asgi_handler)
+    return app

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "audit": "mla_tracker.cli.audit:audit",
     "db": "mla_tracker.cli.server:db",
     "deadlines": "mla_tracker.cli.deadlines:deadlines",
+    "demo": "mla_tracker.cli.demo:demo",
     "evidence": "mla_tracker.cli.evidence:evidence",
     "keygen": "mla_tracker.cli.keygen:keygen",
     "login": "mla_tracker.cli.login:login_command",

@@ -117,20 +117,26 @@ def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
         app = create_app(settings)
     except LegalDataInvalid as exc:
         raise click.ClickException(f"MLA_LEGAL_FILE: {exc}") from exc
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    if not no_migrate:
-        revision = run_upgrade(settings)
-        click.echo(f"database at revision {revision}", err=True)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        proxy_headers=False,
-        http=header_limited_h11(settings.header_timeout_seconds),
-        h11_max_incomplete_event_size=settings.max_header_bytes,
-    )
+    from ..api.observability import configured_logging
+
+    with configured_logging(settings.log_format):
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        if not no_migrate:
+            revision = run_upgrade(settings)
+            logging.getLogger("mla_tracker").info("database at revision %s", revision)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            # uvicorn keeps its hands off logging (ours formats every line), and its access
+            # log is off: the app logs each request with its id, agency and route.
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            http=header_limited_h11(settings.header_timeout_seconds),
+            h11_max_incomplete_event_size=settings.max_header_bytes,
+        )
 
 
 @click.group()

@@ -89,7 +89,9 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
     """An async engine with the per-dialect settings this project relies on."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {}
+    # Error messages must not carry SQL parameters: they can be token hashes or bodies,
+    # and an unexpected error's traceback is logged.
+    kwargs: dict[str, Any] = {"hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool

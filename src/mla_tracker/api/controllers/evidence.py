@@ -19,6 +19,7 @@ from ...workflows.context import Context
 from ...workflows.errors import Forbidden
 from ...workflows.evidence import AlreadyStored, NotUploaded, RangeNotSatisfiable
 from ...workflows.principals import Principal
+from ..observability import METRIC_OPT, stored_upload
 from ..openapi import raises
 from ..schemas import CustodyOut, PackageOut, custody_out, package_out
 
@@ -67,7 +68,11 @@ class EvidenceController(Controller):
         "/{package_id:str}/content",
         request_max_body_size=None,
         status_code=201,
-        opt={"raw_body": True, **raises(Forbidden, AlreadyStored, BlobTooLarge, BlobMismatch)},
+        opt={
+            "raw_body": True,
+            METRIC_OPT: "uploads",
+            **raises(Forbidden, AlreadyStored, BlobTooLarge, BlobMismatch),
+        },
     )
     async def upload(
         self,
@@ -80,6 +85,8 @@ class EvidenceController(Controller):
         """Stream the package ciphertext (application/octet-stream); kept only if it matches
         the digest and size of its signed delivery statement."""
         package, stored = await wf.upload(ctx, principal, request_id, package_id, request.stream())
+        if stored:
+            stored_upload(package.ciphertext_size)
         return Response(package_out(package), status_code=201 if stored else 200)
 
     @get("/{package_id:str}/content", opt=raises(Forbidden, NotUploaded, RangeNotSatisfiable))

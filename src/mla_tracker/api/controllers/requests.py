@@ -19,6 +19,7 @@ from ...workflows import queries, statements
 from ...workflows.context import Context
 from ...workflows.errors import Forbidden, StaleHead
 from ...workflows.principals import Principal
+from ..observability import METRIC_OPT
 from ..openapi import BODY_OPT, raises
 from ..schemas import (
     AcceptedOut,
@@ -56,7 +57,7 @@ class RequestController(Controller):
     path = "/v1/requests"
     tags = ("requests",)
 
-    @post("/", opt=raises(Forbidden, StaleHead))
+    @post("/", opt={METRIC_OPT: "statements", **raises(Forbidden, StaleHead)})
     async def submit(
         self,
         ctx: NamedDependency[Context],
@@ -133,7 +134,10 @@ class RequestController(Controller):
         visible = await queries.request_statements(ctx, principal, request_id)
         return [statement_out(r, bodies=visible.bodies) for r in visible.statements]
 
-    @post("/{request_id:uuid}/statements", opt=raises(Forbidden, StaleHead, TransitionRefused))
+    @post(
+        "/{request_id:uuid}/statements",
+        opt={METRIC_OPT: "statements", **raises(Forbidden, StaleHead, TransitionRefused)},
+    )
     async def append(
         self,
         ctx: NamedDependency[Context],

@@ -19,6 +19,7 @@ from .. import __version__
 COMMANDS: dict[str, str] = {
     "agency": "mla_tracker.cli.agency:agency",
     "audit": "mla_tracker.cli.audit:audit",
+    "backup": "mla_tracker.cli.backup:backup",
     "db": "mla_tracker.cli.server:db",
     "deadlines": "mla_tracker.cli.deadlines:deadlines",
     "demo": "mla_tracker.cli.demo:demo",
@@ -26,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "keygen": "mla_tracker.cli.keygen:keygen",
     "login": "mla_tracker.cli.login:login_command",
     "request": "mla_tracker.cli.requests:request",
+    "restore": "mla_tracker.cli.backup:restore",
     "serve": "mla_tracker.cli.server:serve",
 }
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import click
 
+from ..examples import mla_content, preservation_content
 from .client import Api
 
 #: How long the embedded hub may take to migrate and answer /health.
@@ -130,50 +131,6 @@ def _environment(settings: dict[str, str]) -> Iterator[None]:
 def _shown(arg: str) -> str:
     """An argument as a user would type it: `$VAR` left for the shell, the rest quoted."""
     return arg if arg.startswith("$") else shlex.quote(arg)
-
-
-def mla_content(requester: str, requested: str, **over: Any) -> dict[str, Any]:
-    """The MLA request of the walk-through (docs/examples/mla-request.yaml)."""
-    content: dict[str, Any] = {
-        "kind": "mla",
-        "requesting_agency": requester,
-        "requested_agency": requested,
-        "legal_basis": {"instrument": "asean_mlat_2004", "citation": "Art 1(2)(a), Art 6"},
-        "case_reference": "LA-MPS-CYB-2026-0142",
-        "offences": [
-            {"name": "online fraud", "statute": "Penal Code Art 166", "maximum_penalty": "5 years"}
-        ],
-        "summary_of_facts": "Victims paid into an account advertised on a messaging app.",
-        "assistance_sought": "Subscriber information for the account, to identify its holder.",
-        "data_requested": [
-            {
-                "category": "subscriber",
-                "identifiers": ["+66 81 234 5678"],
-                "time_range": {
-                    "start": "2026-08-01T00:00:00+07:00",
-                    "end": "2026-10-31T23:59:59+07:00",
-                },
-            }
-        ],
-        "custodian": {"name": "Example Mobile Co.", "country": "TH"},
-        "delivery_form": "certified electronic copy",
-        "procedure_requested": "certificate of authenticity by the custodian",
-    }
-    content.update(over)
-    return content
-
-
-def preservation_content(requester: str, requested: str) -> dict[str, Any]:
-    """The expedited preservation (Budapest Art 29) that comes first."""
-    content = mla_content(requester, requested, kind="preservation")
-    for name in ("assistance_sought", "delivery_form", "procedure_requested"):
-        content.pop(name)
-    content.update(
-        necessity="The provider deletes logs after 90 days.",
-        mla_to_follow=True,
-        legal_basis={"instrument": "budapest_convention", "citation": "Art 29"},
-    )
-    return content
 
 
 class Case:

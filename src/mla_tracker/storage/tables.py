@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     ForeignKey,
     ForeignKeyConstraint,
@@ -133,6 +134,9 @@ class RequestRow(Base):
     head_digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Set by every accepted statement; the deadline worker recomputes the request's due
+    #: rows (deadline_tables.py) and clears it, unless another statement came meanwhile.
+    deadlines_stale: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
 
     __table_args__ = (
         Index("ix_requests_created", "created_at", "id"),
@@ -208,4 +212,4 @@ class CustodyRow(Base):
 
 # The log's tables live in their own module; importing it here puts them in Base.metadata
 # (a module import, so importing log_tables first does not trip on this cycle).
-from . import log_tables  # noqa: E402, F401
+from . import deadline_tables, log_tables  # noqa: E402, F401

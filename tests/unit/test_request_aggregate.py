@@ -93,7 +93,7 @@ BODIES: dict[Action, dict[str, Any]] = {
     Action.EXTEND: {"until": "2027-06-01"},
     Action.SUPERSEDE: {"mla_request_id": str(MLA_ID)},
     Action.RELEASE: {},
-    Action.EXPIRE: {},
+    Action.EXPIRE: {"deadline": "preservation_expiry-3", "until": "2027-01-31"},
     Action.REPORT_OBSTACLE: {"reason": "data_not_available", "reasons": "logs kept 30 days"},
     Action.AMEND: {"changes": "narrowed the time range to October"},
     Action.ACCEPT_CONDITIONALLY: {"partial": True, "conditions": "subscriber data only"},
@@ -113,6 +113,22 @@ BODIES: dict[Action, dict[str, Any]] = {
         "recipients": ["age1example"],
         "provider_country": "VN",
         "provider": "Example Telecom VN",
+    },
+    Action.DEADLINE_WARNING: {
+        "deadline": "decide-2",
+        "rule": "mla.decide.normal",
+        "source": "policy default",
+        "responsible": "requested",
+        "responsible_agency": "th-oag",
+        "due_at": "2027-01-15T16:59:59.999999Z",
+    },
+    Action.DEADLINE_MISSED: {
+        "deadline": "decide-2",
+        "rule": "mla.decide.normal",
+        "source": "policy default",
+        "responsible": "requested",
+        "responsible_agency": "th-oag",
+        "due_at": "2027-01-15T16:59:59.999999Z",
     },
 }
 

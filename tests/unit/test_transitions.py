@@ -98,6 +98,16 @@ _allow(
     "requester",
 )
 _allow(P, "preserved extended", Action.EXPIRE, State.EXPIRED, "server")
+# design.md §5: the hub (only) asserts a deadline near or missed; the state stays.
+_OPEN = {
+    M: "transmitted acknowledged info_requested accepted postponed in_execution "
+    "partially_executed executed obstacle_reported conditions_proposed confidentiality_notified",
+    P: "transmitted acknowledged preserved extended preservation_at_risk",
+}
+for _kind, _states in _OPEN.items():
+    for _state in _states.split():
+        for _notice in (Action.DEADLINE_WARNING, Action.DEADLINE_MISSED):
+            _allow(_kind, _state, _notice, State(_state), "server")
 
 CASES = list(itertools.product(Kind, State, Action, [*Party, None]))
 

@@ -110,7 +110,15 @@ class KeyHistory:
     # -- answers -------------------------------------------------------------------------
 
     def key_for(self, agency_id: str, key_id: str, at: datetime) -> VerifyingKey:
-        """The key if it was `agency_id`'s and valid and usable at `at`; else KeyNotValid."""
+        """The key if it was `agency_id`'s and valid and usable at `at`; else KeyNotValid.
+
+        The actor SERVER_SIGNER ("server") is the hub itself: its statements (deadline
+        notices, expiry) verify only under the hub's server key.
+        """
+        if agency_id == SERVER_SIGNER:
+            if key_id != self.server_key.key_id:
+                raise KeyNotValid(f"the hub signs its statements with {self.server_key.key_id}")
+            return self.server_key
         return self.record_at(agency_id, key_id, at).key
 
     def record_at(self, agency_id: str, key_id: str, at: datetime) -> KeyRecord:

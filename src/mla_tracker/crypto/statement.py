@@ -36,13 +36,16 @@ class StatementMeta(
     """The little an auditor needs to check transitions without reading any body.
 
     `transmit` carries kind, urgency and requested_agency; `assign` carries
-    executing_agency; every other action an empty object. Each must equal the body's field.
+    executing_agency; the hub's `deadline_warning`, `deadline_missed` and `expire` carry
+    deadline; every other action an empty object. Each must equal the body's field.
     """
 
     kind: _Name | None = None
     urgency: _Name | None = None
     requested_agency: _Name | None = None
     executing_agency: _Name | None = None
+    #: The hub's deadline statements name the deadline (e.g. `decide-2`).
+    deadline: _Name | None = None
 
 
 class Statement(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

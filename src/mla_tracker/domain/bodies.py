@@ -33,7 +33,7 @@ BODY_TYPES: Mapping[Action, type[msgspec.Struct]] = {
     Action.EXTEND: c.Extension,
     Action.SUPERSEDE: c.Supersession,
     Action.RELEASE: c.Empty,
-    Action.EXPIRE: c.Empty,
+    Action.EXPIRE: c.Expiry,
     Action.REPORT_OBSTACLE: c.Obstacle,
     Action.AMEND: c.Amendment,
     Action.ACCEPT_CONDITIONALLY: c.ConditionalAcceptance,
@@ -44,6 +44,8 @@ BODY_TYPES: Mapping[Action, type[msgspec.Struct]] = {
     Action.NOTIFY_PRESERVATION_RISK: c.PreservationRiskNotice,
     Action.CONTINUE_PRESERVATION: c.Empty,
     Action.DISCLOSE_TRAFFIC_DATA: c.TrafficDisclosure,
+    Action.DEADLINE_WARNING: c.DeadlineNotice,
+    Action.DEADLINE_MISSED: c.DeadlineNotice,
 }
 
 

@@ -317,6 +317,26 @@ class Extension(_Strict):
     note: Text = ""
 
 
+class DeadlineNotice(_Strict):
+    """The hub's statement that a deadline is near (a warning) or has passed (a miss)."""
+
+    #: The clock's id of the deadline, e.g. `decide-2` (also in the signed `meta`).
+    deadline: ShortText
+    #: The rule's id (e.g. `mla.decide.normal`) and the source it names.
+    rule: ShortText
+    source: Text
+    responsible: ShortText
+    responsible_agency: ShortText
+    due_at: datetime
+
+
+class Expiry(_Strict):
+    """The hub's statement that a preservation's date has passed (Budapest 29(7))."""
+
+    deadline: ShortText
+    until: date
+
+
 class Supersession(_Strict):
     """The formal MLA request that now carries the preserved data."""
 

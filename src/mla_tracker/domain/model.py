@@ -36,6 +36,11 @@ class AgencyRole(StrEnum):
     CONTACT_POINT_24_7 = "contact_point_24_7"
 
 
+#: The actor name of the hub's own statements, signed with its server key. No agency may
+#: take this id (workflows/agencies.py refuses it).
+SERVER_ACTOR = "server"
+
+
 class Party(StrEnum):
     """The part an actor plays in one request; the transition table speaks in these."""
 
@@ -101,3 +106,7 @@ class Action(StrEnum):
     NOTIFY_PRESERVATION_RISK = "notify_preservation_risk"
     CONTINUE_PRESERVATION = "continue_preservation"
     DISCLOSE_TRAFFIC_DATA = "disclose_traffic_data"
+    #: The hub's own statements (party SERVER, signed with its server key): a deadline is
+    #: near, or has passed (design.md §5); `expire` above ends a lapsed preservation.
+    DEADLINE_WARNING = "deadline_warning"
+    DEADLINE_MISSED = "deadline_missed"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import Party
+from .model import SERVER_ACTOR, Party
 
 
 def party_of(
@@ -13,6 +13,8 @@ def party_of(
     executing_agency: str | None,
 ) -> Party | None:
     """The agency's party in a request, or None when it is not a party at all."""
+    if agency_id == SERVER_ACTOR:
+        return Party.SERVER
     if agency_id == requesting_agency:
         return Party.REQUESTER
     if agency_id == requested_agency:

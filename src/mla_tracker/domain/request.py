@@ -56,6 +56,11 @@ __all__ = [
 META_FIELDS: Mapping[Action, tuple[str, ...]] = {
     Action.TRANSMIT: ("kind", "urgency", "requested_agency"),
     Action.ASSIGN: ("executing_agency",),
+    # The hub's moves name the deadline they concern, so an auditor can pair each with the
+    # deadline computed from metadata.
+    Action.DEADLINE_WARNING: ("deadline",),
+    Action.DEADLINE_MISSED: ("deadline",),
+    Action.EXPIRE: ("deadline",),
 }
 
 

@@ -41,6 +41,17 @@ def _rows(
     return table
 
 
+def _hub_notices(
+    open_states: Iterable[State],
+) -> list[tuple[Iterable[State], Action, State, Iterable[Party], str]]:
+    """The hub's deadline notices: in every open state, the state stays (design.md §5)."""
+    return [
+        ((state,), action, state, (S,), "policy (design.md §5: the hub asserts deadlines)")
+        for state in open_states
+        for action in (Action.DEADLINE_WARNING, Action.DEADLINE_MISSED)
+    ]
+
+
 # Citations name the article of the Budapest Convention (BC) unless they say otherwise;
 # "policy" marks a move no instrument prescribes (mla-law.md §2 says which).
 _MLA_OPEN = (
@@ -125,6 +136,7 @@ MLA_TABLE = _rows(
         ((State.EXECUTED,), Action.RECEIVE_EVIDENCE, State.EXECUTED, (R,), "policy"),
         ((State.EXECUTED,), Action.CLOSE, State.CLOSED, (R,), "policy"),
         (_MLA_OPEN, Action.WITHDRAW, State.WITHDRAWN, (R,), "policy"),
+        *_hub_notices(_MLA_OPEN),
     ]
 )
 
@@ -164,6 +176,7 @@ PRESERVATION_TABLE = _rows(
             "BC 29(6); policy otherwise",
         ),
         (_HELD, Action.EXPIRE, State.EXPIRED, (S,), "BC 29(7)"),
+        *_hub_notices((*_BEFORE_PRESERVING, *_HELD, State.PRESERVATION_AT_RISK)),
     ]
 )
 

@@ -29,6 +29,7 @@ from ..crypto.keyevents import (
 from ..crypto.keyhistory import KeyHistory, KeyRecord, RecordedEvent
 from ..crypto.keys import SigningKey, VerifyingKey
 from ..domain.countries import resolve_timezone
+from ..domain.model import SERVER_ACTOR
 from ..storage import repositories as repo
 from ..storage.db import transaction
 from ..storage.tables import AgencyKeyRow, AgencyRow, KeyEventRow
@@ -189,6 +190,8 @@ async def _head_conflict(ctx: Context, agency_id: str, exc: IntegrityError) -> S
 async def register_agency(ctx: Context, principal: Principal, cmd: RegisterAgency) -> AgencyView:
     """Create an agency and, with `public_key`, its first key (a server-signed register)."""
     _require_operator(principal)
+    if cmd.id == SERVER_ACTOR:
+        raise AlreadyExists(f"agency id '{SERVER_ACTOR}' is the hub's own, for its statements")
     timezone = resolve_timezone(cmd.country, cmd.timezone)
     key = _parse_key(cmd.public_key) if cmd.public_key else None
     now = ctx.clock()

@@ -42,6 +42,15 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
 def _log_format(env: Mapping[str, str]) -> str:
     value = env.get("MLA_LOG_FORMAT", "").strip().lower() or "json"
     if value not in ("json", "text"):
@@ -81,6 +90,17 @@ class Settings:
     max_header_bytes: int = 16_384
     #: `mla serve` logs one JSON object per line, or plain text (MLA_LOG_FORMAT=json|text).
     log_format: str = "json"
+    #: Webhook deliveries (docs/notifications.md): attempts before a delivery is dead
+    #: (MLA_WEBHOOK_MAX_ATTEMPTS), the exponential backoff's base and cap in seconds, with
+    #: full jitter (MLA_WEBHOOK_BACKOFF_BASE_SECONDS, MLA_WEBHOOK_BACKOFF_CAP_SECONDS), the
+    #: timeout of one attempt (MLA_WEBHOOK_TIMEOUT_SECONDS), and whether `http://` to a
+    #: loopback address is accepted, for local receivers and tests
+    #: (MLA_WEBHOOK_ALLOW_LOOPBACK_HTTP; otherwise https only).
+    webhook_max_attempts: int = 12
+    webhook_backoff_base_seconds: float = 60.0
+    webhook_backoff_cap_seconds: float = 21_600.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_allow_loopback_http: bool = False
 
     @property
     def resolved_blob_dir(self) -> Path:
@@ -120,4 +140,13 @@ class Settings:
             header_timeout_seconds=_positive_float(env, "MLA_HEADER_TIMEOUT_SECONDS", 10.0),
             max_header_bytes=_positive(env, "MLA_MAX_HEADER_BYTES", 16_384),
             log_format=_log_format(env),
+            webhook_max_attempts=_positive(env, "MLA_WEBHOOK_MAX_ATTEMPTS", 12),
+            webhook_backoff_base_seconds=_positive_float(
+                env, "MLA_WEBHOOK_BACKOFF_BASE_SECONDS", 60.0
+            ),
+            webhook_backoff_cap_seconds=_positive_float(
+                env, "MLA_WEBHOOK_BACKOFF_CAP_SECONDS", 21_600.0
+            ),
+            webhook_timeout_seconds=_positive_float(env, "MLA_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_allow_loopback_http=_flag(env, "MLA_WEBHOOK_ALLOW_LOOPBACK_HTTP"),
         )

@@ -29,6 +29,7 @@ from ..storage.tables import TokenRow
 from ..workflows import log as transparency_log
 from ..workflows.context import Context, Policy, utc_now
 from ..workflows.principals import FailedAuthLimiter, hash_token, new_token
+from ..workflows.webhooks import WebhookConfig
 from .controllers.agencies import AgencyController, all_key_events
 from .controllers.deadlines import (
     STATE_KEY,
@@ -36,11 +37,14 @@ from .controllers.deadlines import (
     RequestDeadlineController,
     configured_rules,
 )
+from .controllers.events import EventController
 from .controllers.evidence import EvidenceController
 from .controllers.health import HealthController, server_key
 from .controllers.log import LogController, well_known_log_key
 from .controllers.requests import RequestController
 from .controllers.sessions import SessionController
+from .controllers.webhooks import STATE_KEY as WEBHOOK_STATE_KEY
+from .controllers.webhooks import WebhookController
 from .controllers.whoami import whoami
 from .deps import provide_context
 from .observability import (
@@ -173,6 +177,8 @@ def create_app(
             RequestDeadlineController,
             DeadlineController,
             EvidenceController,
+            EventController,
+            WebhookController,
             LogController,
             well_known_log_key,
             server_key,
@@ -189,7 +195,12 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_json_body,
         lifespan=[lifespan],
-        state=State({STATE_KEY: deadline_rules}),
+        state=State(
+            {
+                STATE_KEY: deadline_rules,
+                WEBHOOK_STATE_KEY: WebhookConfig.from_settings(settings),
+            }
+        ),
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,
         middleware=[PROMETHEUS.middleware],

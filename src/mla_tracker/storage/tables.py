@@ -212,4 +212,4 @@ class CustodyRow(Base):
 
 # The log's tables live in their own module; importing it here puts them in Base.metadata
 # (a module import, so importing log_tables first does not trip on this cycle).
-from . import deadline_tables, log_tables  # noqa: E402, F401
+from . import deadline_tables, event_tables, log_tables  # noqa: E402, F401

@@ -38,7 +38,7 @@ from ..storage import repositories as repo
 from ..storage.db import transaction
 from ..storage.facts import load_facts, request_facts
 from ..storage.tables import AgencyKeyRow, RequestRow, StatementRow
-from . import evidence, log
+from . import events, evidence, log
 from .context import Context
 from .errors import Forbidden, KeyRejected, NotFound, StaleHead, StatementRejected
 from .principals import Principal
@@ -203,6 +203,9 @@ async def submit_request(ctx: Context, principal: Principal, signed: SignedState
             await session.flush()
             session.add(statement)
             await log.queue(session, signed.envelope, ctx, request_id=st.request_id)
+            await events.statement_accepted(
+                session, request=request, statement=statement, state=request.state
+            )
     except IntegrityError as exc:
         head_seq, head_digest = await _head(ctx, parse_statement(signed.envelope.payload_bytes()))
         raise StaleHead(
@@ -295,6 +298,10 @@ async def append_statement(
                 )
             await repo.insert_statement(session, statement)
             await log.queue(session, signed.envelope, ctx, request_id=request_id)
+            after = events.after_move(row, values)  # assign: the new executor hears of it
+            await events.statement_accepted(
+                session, request=after, statement=statement, state=values["state"]
+            )
             if decision.announced is not None:
                 evidence.register_package(
                     session, request_id, decision.announced, statement.digest, now

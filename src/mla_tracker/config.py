@@ -101,6 +101,12 @@ class Settings:
     webhook_backoff_cap_seconds: float = 21_600.0
     webhook_timeout_seconds: float = 10.0
     webhook_allow_loopback_http: bool = False
+    #: Whether the app runs a worker (deadlines, webhooks) in-process: `mla serve` turns it
+    #: on unless `--no-worker`; its tick (MLA_WORKER_INTERVAL_MS) and how long a claim is
+    #: held before another worker may take it over (MLA_WORKER_LEASE_SECONDS).
+    in_process_worker: bool = False
+    worker_interval_seconds: float = 1.0
+    worker_lease_seconds: int = 60
 
     @property
     def resolved_blob_dir(self) -> Path:
@@ -140,6 +146,8 @@ class Settings:
             header_timeout_seconds=_positive_float(env, "MLA_HEADER_TIMEOUT_SECONDS", 10.0),
             max_header_bytes=_positive(env, "MLA_MAX_HEADER_BYTES", 16_384),
             log_format=_log_format(env),
+            worker_interval_seconds=_positive(env, "MLA_WORKER_INTERVAL_MS", 1000) / 1000,
+            worker_lease_seconds=_positive(env, "MLA_WORKER_LEASE_SECONDS", 60),
             webhook_max_attempts=_positive(env, "MLA_WEBHOOK_MAX_ATTEMPTS", 12),
             webhook_backoff_base_seconds=_positive_float(
                 env, "MLA_WEBHOOK_BACKOFF_BASE_SECONDS", 60.0

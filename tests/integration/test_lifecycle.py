@@ -175,7 +175,18 @@ async def test_preservation_released_and_refusal_grounds_limited(hub: Hub, cast:
     # The server alone may expire a preservation; a party may not.
     other = (await hub.submit(cast.lao, preservation_content(cast.lao.id, cast.thai.id)))["id"]
     await hub.act(cast.thai, other, "preserve", {"until": in_days(61)})
-    assert (await hub.act(cast.thai, other, "expire")).status_code == 403
+    expiry = {"deadline": "preservation_expiry-2", "until": in_days(61)}
+    assert (await hub.act(cast.thai, other, "expire", expiry)).status_code == 403
+    # Nor may a party sign the hub's deadline notices.
+    notice = {
+        "deadline": "acknowledge-1",
+        "rule": "preservation.acknowledge.normal",
+        "source": "policy default",
+        "responsible": "requested",
+        "responsible_agency": cast.thai.id,
+        "due_at": "2026-01-01T00:00:00Z",
+    }
+    assert (await hub.act(cast.lao, other, "deadline_missed", notice)).status_code == 403
 
 
 async def test_resend_is_idempotent(hub: Hub, cast: Cast) -> None:

@@ -22,13 +22,13 @@ from sqlalchemy import select
 from .. import __version__
 from ..config import Settings
 from ..domain.legal_profile import DEFAULT_PROFILE, load_profile
-from ..storage.blobs import FileBlobStore
-from ..storage.db import create_engine, session_factory, transaction
-from ..storage.server_key import load_or_create
+from ..storage.db import create_engine, transaction
 from ..storage.tables import TokenRow
 from ..workflows import log as transparency_log
-from ..workflows.context import Context, Policy, utc_now
+from ..workflows import worker
+from ..workflows.context import Context, utc_now
 from ..workflows.principals import FailedAuthLimiter, hash_token, new_token
+from ..workflows.runtime import context_for
 from ..workflows.webhooks import WebhookConfig
 from .controllers.agencies import AgencyController, all_key_events
 from .controllers.deadlines import (
@@ -59,7 +59,6 @@ from .strict_json import strict_json_body
 
 log = logging.getLogger("mla_tracker")
 OPERATOR_TOKEN_FILE = "operator.token"
-SERVER_KEY_FILE = "server.key"
 
 
 def _swagger_assets() -> Path:
@@ -96,6 +95,29 @@ async def ensure_operator_token(ctx: Context, settings: Settings) -> str | None:
     return str(path.resolve())
 
 
+@asynccontextmanager
+async def _worker(settings: Settings, ctx: Context) -> AsyncIterator[None]:
+    """`mla serve`'s in-process worker (deadlines, webhooks), unless turned off."""
+    if not settings.in_process_worker:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        worker.run(
+            ctx,
+            stop,
+            interval=settings.worker_interval_seconds,
+            lease=timedelta(seconds=settings.worker_lease_seconds),
+        ),
+        name="mla-worker",
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
 ) -> Litestar:
@@ -109,21 +131,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = create_engine(settings.resolved_database_url)
-        ctx = Context(
-            sessions=session_factory(engine),
-            policy=Policy(
-                max_package_bytes=settings.max_package_bytes,
-                log_wait_seconds=settings.log_wait_seconds,
-                session_ttl=timedelta(seconds=settings.session_ttl_seconds),
-                recovery_delay=timedelta(hours=settings.recovery_delay_hours),
-            ),
-            clock=clock,
-            server_key=load_or_create(settings.data_dir / SERVER_KEY_FILE),
-            blobs=FileBlobStore(settings.resolved_blob_dir),
-            legal=legal,
-            operator_token_hash=hash_token(settings.operator_token)
-            if settings.operator_token
-            else None,
+        ctx = context_for(
+            settings, engine, legal=legal, deadline_rules=deadline_rules, clock=clock
         )
         written = await ensure_operator_token(ctx, settings)
         if written:
@@ -137,7 +146,8 @@ def create_app(
         try:
             async with transparency_log.running(ctx) as integrator:
                 app.state.ctx = integrator.ctx = dataclasses.replace(ctx, integrator=integrator)
-                yield
+                async with _worker(settings, integrator.ctx):
+                    yield
         finally:
             await engine.dispose()
 

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "request": "mla_tracker.cli.requests:request",
     "restore": "mla_tracker.cli.backup:restore",
     "serve": "mla_tracker.cli.server:serve",
+    "worker": "mla_tracker.cli.worker:worker",
 }
 
 #: Commands that join a subgroup defined in another module, by subgroup name. Upload and

@@ -99,8 +99,13 @@ def header_limited_h11(header_timeout: float) -> type[Any]:
 @click.option("--host", help="interface to bind [env MLA_HOST, default 127.0.0.1]")
 @click.option("--port", type=int, help="port [env MLA_PORT, default 8000]")
 @click.option("--no-migrate", is_flag=True, help="do not upgrade the database first")
-def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
-    """Run the service (migrates the database first).
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="run no in-process worker (deadlines, webhooks); run `mla worker` instead",
+)
+def serve(host: str | None, port: int | None, no_migrate: bool, no_worker: bool) -> None:
+    """Run the service (migrates the database first) with one in-process worker.
 
     Example: MLA_DATA_DIR=./data mla serve --port 8000
     """
@@ -111,7 +116,12 @@ def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
 
     _private_files()
     settings = _settings()
-    settings = dataclasses.replace(settings, host=host or settings.host, port=port or settings.port)
+    settings = dataclasses.replace(
+        settings,
+        host=host or settings.host,
+        port=port or settings.port,
+        in_process_worker=not no_worker,
+    )
     try:
         # Built before migrating so a bad MLA_LEGAL_FILE stops here, touching nothing.
         app = create_app(settings)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..crypto.keys import SigningKey
+from ..domain.deadlines import DEFAULTS, DeadlineRules
 from ..domain.legal_profile import DEFAULT_PROFILE, LegalProfile
 from ..storage.blobs import FileBlobStore
 
@@ -50,5 +51,7 @@ class Context:
     blobs: FileBlobStore | None = None
     #: Which states each instrument binds (built-in defaults, or MLA_LEGAL_FILE over them).
     legal: LegalProfile = DEFAULT_PROFILE
+    #: The deadline rules in force (built-in, or MLA_DEADLINES_FILE over them): the worker's.
+    deadline_rules: DeadlineRules = DEFAULTS
     #: This process's log integrator (workflows.log.Integrator), when one runs.
     integrator: Any = None

@@ -7,8 +7,9 @@ their deadlines ignore the requester's `respond_by` and omit preservation expiry
 date is in a body.
 
 The list computes every visible request's deadlines, then filters, sorts and pages them:
-fine at the scale of a central authority's caseload; the worker (issue 10 item 4) will
-store due rows with an index when the sweep needs it.
+fine at the scale of a central authority's caseload. The worker does not sweep this way:
+it keeps due rows with an index (workflows/deadline_worker.py) and computes one request's
+deadlines with `compute_for` when a row comes due.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ async def deadlines_of(
     bodies = reads_bodies(principal)
     async with transaction(ctx.sessions, write=False) as session:
         row = await visible_request(session, principal, request_id)
-        found = await _compute(session, [row], rules, ctx.clock(), bodies)
+        found = await compute_for(session, [row], rules, ctx.clock(), bodies)
     return RequestDeadlines(row, found[row.id])
 
 
@@ -119,7 +120,7 @@ async def list_deadlines(
             closed = {s.value for states in TERMINAL.values() for s in states}
             query = query.where(RequestRow.state.not_in(closed))
         requests = (await session.scalars(query)).all()
-        found = await _compute(session, requests, rules, ctx.clock(), bodies)
+        found = await compute_for(session, requests, rules, ctx.clock(), bodies)
     listed = [
         Listed(row, d)
         for row in requests
@@ -158,14 +159,14 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str, str]:
         raise InvalidQuery("cursor is not one this server issued") from exc
 
 
-async def _compute(
+async def compute_for(
     session: AsyncSession,
     requests: Sequence[RequestRow],
     rules: DeadlineRules,
     now: datetime,
     bodies: bool,
 ) -> dict[uuid.UUID, list[Deadline]]:
-    """Every request's deadlines, loading its timeline, dates and agencies in batches."""
+    """Every request's deadlines at `now`, loading timelines, dates and agencies in batches."""
     ids = [r.id for r in requests]
     timelines: dict[uuid.UUID, list[tuple[int, str, str, datetime]]] = {i: [] for i in ids}
     untils: dict[tuple[uuid.UUID, int], date | None] = {}

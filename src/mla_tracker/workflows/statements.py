@@ -282,6 +282,8 @@ async def append_statement(
                 "head_seq": st.seq,
                 "head_digest": statement.digest,
                 "updated_at": now,
+                # The worker recomputes this request's due rows (workflows/deadline_worker.py).
+                "deadlines_stale": True,
                 **decision.changes,
             }
             if decision.binds_conditions:

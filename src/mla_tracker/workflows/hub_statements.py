@@ -1,0 +1,105 @@
+"""The hub's own statements on a request (design.md §2.4, §5): deadline notices and expiry.
+
+They are statements like any agency's: the same payload (actor `server`, the hub's server
+key), the same chain (seq and prev on the request's head), the same transition table
+(party SERVER) and the same transparency log. What the hub asserts is therefore as
+verifiable as what the agencies sign, and an auditor checks it with the same code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..crypto.statement import (
+    body_digest,
+    digest,
+    encode_payload,
+    parse_statement,
+    sign_statement,
+)
+from ..domain import request as aggregate
+from ..domain.model import SERVER_ACTOR, Action, Party
+from ..storage import repositories as repo
+from ..storage.facts import load_facts, request_facts
+from ..storage.tables import RequestRow, StatementRow
+from . import events, log
+from .context import Context
+from .errors import NotReady
+
+
+async def assert_as_hub(
+    ctx: Context,
+    session: AsyncSession,
+    row: RequestRow,
+    action: Action,
+    body: msgspec.Struct,
+) -> StatementRow | None:
+    """Sign, decide and store the hub's statement on `row` in the caller's transaction.
+
+    Returns None when another statement took the head first (the caller retries later);
+    raises a DomainError when the move is not allowed in the request's state.
+    """
+    key = ctx.server_key
+    if key is None:
+        raise NotReady("the hub's server key is not loaded")
+    now = ctx.clock()
+    body_bytes = msgspec.json.encode(body)
+    meta = aggregate.expected_meta(action, body)
+    payload = encode_payload(
+        request_id=row.id,
+        seq=row.head_seq + 1,
+        prev=row.head_digest,
+        action=action.value,
+        actor=SERVER_ACTOR,
+        key_id=key.key_id,
+        body_sha256=body_digest(body_bytes),
+        meta=meta,
+        issued_at=now,
+    )
+    envelope = sign_statement(payload, key)
+    st = parse_statement(payload)
+    current = request_facts(row)
+    move = aggregate.Move(action=action, actor=SERVER_ACTOR, issued_at=now, meta=meta, body=body)
+    facts = await load_facts(
+        session,
+        aggregate.references(action, body, current),
+        request_id=row.id,
+        max_package_bytes=ctx.policy.max_package_bytes,
+    )
+    decision = aggregate.decide(current, Party.SERVER, move, facts)
+    statement = StatementRow(
+        request_id=row.id,
+        seq=st.seq,
+        digest=digest(payload),
+        prev=st.prev,
+        action=st.action,
+        actor=st.actor,
+        key_id=st.key_id,
+        issued_at=st.issued_at,
+        received_at=now,
+        payload=payload,
+        envelope=envelope.to_json(),
+        body_sha256=st.body_sha256,
+        body=body_bytes,
+    )
+    values: dict[str, Any] = {
+        "state": decision.state.value,
+        "head_seq": st.seq,
+        "head_digest": statement.digest,
+        "updated_at": now,
+        "deadlines_stale": True,
+        **decision.changes,
+    }
+    if not await repo.advance_head(session, row.id, expected_seq=row.head_seq, values=values):
+        return None
+    await repo.insert_statement(session, statement)
+    await log.queue(session, envelope, ctx, request_id=row.id)
+    # The row itself is not updated here: the ORM would flush a second UPDATE. Hub moves
+    # change no party, so the row still names whom to notify.
+    await events.statement_accepted(
+        session, request=row, statement=statement, state=decision.state.value
+    )
+    return statement

@@ -4,8 +4,12 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
             command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
             && echo $$p && break; done)
 BIN    := $(VENV)/bin
+# Exact versions with hashes (scripts/lock.sh): CI tests what `make run` and the image install.
+LOCK        := requirements/lock.txt
+SERVER_LOCK := requirements/server.txt
+PIP         := $(BIN)/python -m pip install --quiet
 
-.PHONY: run test lint bench fuzz clean
+.PHONY: run test lint lock bench fuzz clean
 
 run: $(VENV)/.installed
 	$(BIN)/mla serve
@@ -37,13 +41,23 @@ $(VENV)/.created:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@touch $@
 
-$(VENV)/.installed: $(VENV)/.created pyproject.toml
-	$(BIN)/python -m pip install --quiet -e .
+# The locked dependencies, then the project itself without resolving anything again.
+$(VENV)/.installed: $(VENV)/.created pyproject.toml $(SERVER_LOCK)
+	$(PIP) --require-hashes -r $(SERVER_LOCK)
+	$(PIP) --no-deps -e .
 	@touch $@
 
-$(VENV)/.installed-test: $(VENV)/.created pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+$(VENV)/.installed-test: $(VENV)/.created pyproject.toml $(LOCK)
+	$(PIP) --require-hashes -r $(LOCK)
+	$(PIP) --no-deps -e .
 	@touch $@ $(VENV)/.installed
+
+# Refresh both lock files after changing dependencies in pyproject.toml (keeps every pin that
+# still fits); `make lock UPGRADE=1` moves every pin to the newest version allowed. Commit
+# requirements/ with pyproject.toml.
+lock: $(VENV)/.created
+	@test -x $(BIN)/uv || $(PIP) uv
+	UV=$(BIN)/uv bash scripts/lock.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite (what `make test` and CI run): lint, types, then pytest on SQLite and
-# PostgreSQL. Installs the `age` tool for interop tests when it is missing and we may.
+# PostgreSQL, then the unit tests again on the lowest dependency versions pyproject.toml
+# declares (scripts/min-versions.sh; MLA_MIN_VERSIONS=0 skips that). Installs the `age` tool
+# for interop tests when it is missing and we may.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -21,3 +23,7 @@ echo "== mypy --strict (src/mla_tracker)" >&2
 $BIN/mypy
 echo "== pytest" >&2
 PYTHON=$BIN/python bash scripts/with-postgres.sh $BIN/python -m pytest -p no:cacheprovider -q "$@"
+echo "== minimum versions" >&2
+started=$SECONDS
+bash scripts/min-versions.sh
+echo "minimum-versions job: $((SECONDS - started)) s" >&2

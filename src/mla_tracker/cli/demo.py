@@ -29,6 +29,7 @@ import click
 
 from ..examples import mla_content, preservation_content
 from .client import Api
+from .extras import require_server
 
 #: How long the embedded hub may take to migrate and answer /health.
 START_TIMEOUT = 30.0
@@ -326,6 +327,8 @@ def demo(url: str | None, token: str | None) -> None:
             "with --url / MLA_URL, give the operator's token (MLA_TOKEN), or unset MLA_URL "
             "for an embedded hub"
         )
+    if not url:
+        require_server("mla demo without --url (an embedded hub)")
     started = time.monotonic()
     ok, stopped = False, "" if url else "hub stopped, "
     with tempfile.TemporaryDirectory(prefix="mla-demo-") as tmp:

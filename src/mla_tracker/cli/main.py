@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from .. import __version__
+from .extras import server_extra_missing, server_module
 
 #: Every `mla` subcommand, as "module:attribute".
 COMMANDS: dict[str, str] = {
@@ -115,7 +116,15 @@ class LazyGroup(click.Group):
         path = self.lazy_subcommands.get(cmd_name)
         if path is None:
             return super().get_command(ctx, cmd_name)
-        command = import_command(path)
+        try:
+            command = import_command(path)
+        except ModuleNotFoundError as exc:
+            # A server command's module that needs the server extra to be imported at all:
+            # listed in `mla --help`, and a one-line error when run.
+            module = server_module(exc)
+            if module is None:
+                raise
+            return _needs_server(cmd_name, module)
         if isinstance(command, click.Group):
             for name, extra in self.extensions.get(cmd_name, {}).items():
                 if name not in command.commands:
@@ -125,6 +134,34 @@ class LazyGroup(click.Group):
         self.add_command(command, cmd_name)
         del self.lazy_subcommands[cmd_name]
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; a server-only module missing on the way is a one-line error.
+
+        Without the `server` extra, server commands fail when they import the service (in
+        their body, where the imports are lazy), not with a traceback.
+        """
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            module = server_module(exc)
+            if module is None:
+                raise
+            raise server_extra_missing(f"mla {ctx.invoked_subcommand}", module) from exc
+
+
+def _needs_server(name: str, module: str) -> click.Command:
+    """A stand-in for a command whose module cannot be imported without the server extra."""
+
+    def refuse() -> None:
+        raise server_extra_missing(f"mla {name}", module)
+
+    return click.Command(
+        name,
+        callback=refuse,
+        help=f"(needs the server extra: {module} is not installed)",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 @click.group(

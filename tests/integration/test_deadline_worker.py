@@ -26,7 +26,14 @@ from mla_tracker.workflows import deadline_worker
 from mla_tracker.workflows.context import Context
 from mla_tracker.workflows.runtime import context_for
 from tests.integration.test_deadlines_api import START, Clock, Frozen
-from tests.support import Agency, Hub, envelope_json, mla_content, preservation_content, verify_offline
+from tests.support import (
+    Agency,
+    Hub,
+    envelope_json,
+    mla_content,
+    preservation_content,
+    verify_offline,
+)
 
 
 @pytest.fixture
@@ -143,7 +150,12 @@ async def test_preservation_expires_when_its_date_passes(frozen: Frozen, workers
     seq, digest = await frozen.hub.head(thai, rid)
     assert seq == 3
     late = envelope_json(
-        thai, uuid.UUID(rid), seq + 1, digest, "extend", {"until": "2026-09-01"},
+        thai,
+        uuid.UUID(rid),
+        seq + 1,
+        digest,
+        "extend",
+        {"until": "2026-09-01"},
         issued_at=frozen.clock.now,
     )
     resp = await frozen.hub.client.post(
@@ -153,7 +165,9 @@ async def test_preservation_expires_when_its_date_passes(frozen: Frozen, workers
     assert "expired" in resp.json()["detail"]
 
 
-async def test_a_preservation_extended_in_time_does_not_expire(frozen: Frozen, workers: Context) -> None:
+async def test_a_preservation_extended_in_time_does_not_expire(
+    frozen: Frozen, workers: Context
+) -> None:
     lao, thai, _ = await _cast(frozen)
     rid = await frozen.submit(lao, preservation_content(lao.id, thai.id))
     until = (START + timedelta(days=61)).date()
@@ -212,7 +226,9 @@ async def test_a_claim_abandoned_by_a_killed_worker_returns_after_its_lease(
     assert [a for a, _ in _hub_moves(await _chain(frozen, lao, rid))] == ["deadline_missed"]
 
 
-async def test_an_agency_move_first_wins_and_the_worker_decides_afresh(frozen: Frozen, workers: Context) -> None:
+async def test_an_agency_move_first_wins_and_the_worker_decides_afresh(
+    frozen: Frozen, workers: Context
+) -> None:
     lao, thai, _ = await _cast(frozen)
     rid = await frozen.submit(lao, mla_content(lao.id, thai.id))
     ctx = workers

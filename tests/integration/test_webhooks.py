@@ -211,6 +211,8 @@ async def test_bad_subscriptions_are_problems_and_change_nothing(
         assert resp.headers["content-type"].startswith("application/problem+json")
         if field:
             assert resp.json()["field"] == field
+        elif "event_types" in body:
+            assert "event_types" in resp.text  # the problem names the member
     rotate = f"/v1/webhooks/{hook['id']}/rotate-secret"
     for overlap in (-1, 7 * 86_400 + 1, 10**12, "1h"):
         resp = await hub.client.post(

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "request": "mla_tracker.cli.requests:request",
     "restore": "mla_tracker.cli.backup:restore",
     "serve": "mla_tracker.cli.server:serve",
+    "webhooks": "mla_tracker.cli.webhooks:webhooks",
     "worker": "mla_tracker.cli.worker:worker",
 }
 

@@ -32,8 +32,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(database_url: str | None, data_dir: Path, env: dict[str, str]) -> Iterator[Server]:
-    """Start `mla serve` as a subprocess and wait for /health."""
+def start_server(
+    database_url: str | None, data_dir: Path, env: dict[str, str], args: tuple[str, ...] = ()
+) -> Iterator[Server]:
+    """Start `mla serve` (with `args`) as a subprocess and wait for /health."""
     port = _free_port()
     log = data_dir.parent / f"server-{port}.log"
     full_env = {**os.environ, "MLA_DATA_DIR": str(data_dir), "MLA_PORT": str(port), **env}
@@ -41,7 +43,7 @@ def start_server(database_url: str | None, data_dir: Path, env: dict[str, str]) 
         full_env["MLA_DATABASE_URL"] = database_url
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mla_tracker.cli.main", "serve"],
+            [sys.executable, "-m", "mla_tracker.cli.main", "serve", *args],
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -26,6 +26,7 @@ from mla_tracker.api.app import create_app
 from mla_tracker.config import Settings
 from mla_tracker.storage.db import create_engine, session_factory
 from mla_tracker.storage.tables import StatementRow
+from tests.e2e.conftest import start_server
 from tests.integration.test_deadlines_api import Clock, Frozen
 from tests.support import OPERATOR_TOKEN, Hub, mla_content, verify_offline
 
@@ -151,3 +152,14 @@ async def test_a_worker_killed_mid_sweep_loses_nothing(
     await asyncio.sleep(1.0)
     found = await _missed(settings.database_url)
     assert sorted(found.values()) == [1] * N, log.read_text()[-3000:]
+
+
+async def test_mla_serve_runs_a_worker_unless_told_not_to(settings: Settings) -> None:
+    await _requests(settings)
+    env = {"MLA_OPERATOR_TOKEN": OPERATOR_TOKEN, "MLA_WORKER_INTERVAL_MS": "100"}
+    for _ in start_server(settings.database_url, settings.data_dir, env, ("--no-worker",)):
+        await asyncio.sleep(2.0)
+        assert await _missed(settings.database_url) == {}
+    for _ in start_server(settings.database_url, settings.data_dir, env):
+        found = await _wait_for(settings.database_url, N, timeout=60)
+        assert sorted(found.values()) == [1] * N

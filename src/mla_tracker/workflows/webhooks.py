@@ -168,17 +168,20 @@ async def claim(ctx: Context, *, owner: str, limit: int, lease: timedelta) -> li
     """Claim up to `limit` due deliveries for one attempt each, committed before returning."""
     now = ctx.clock()
     token = f"{owner[:64]}/{uuid.uuid4().hex[:16]}"
+    due = (
+        select(DeliveryRow.id)
+        .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)
+        .order_by(DeliveryRow.next_attempt_at)
+        .limit(limit)
+    )
+    async with transaction(ctx.sessions, write=False) as session:
+        # Look before taking SQLite's write lock: an idle tick should not contend with appends.
+        if await session.scalar(due.limit(1)) is None:
+            return []
     async with transaction(ctx.sessions, write=True) as session:
-        due = (
-            select(DeliveryRow.id)
-            .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)
-            .order_by(DeliveryRow.next_attempt_at)
-            .limit(limit)
-            # PostgreSQL: two dispatchers take disjoint rows. SQLite drops the clause; its
-            # write transaction (BEGIN IMMEDIATE) serialises claims instead.
-            .with_for_update(skip_locked=True)
-        )
-        ids = list(await session.scalars(due))
+        # PostgreSQL: two dispatchers take disjoint rows. SQLite drops the clause; its write
+        # transaction (BEGIN IMMEDIATE) serialises claims instead.
+        ids = list(await session.scalars(due.with_for_update(skip_locked=True)))
         if not ids:
             return []
         await session.execute(

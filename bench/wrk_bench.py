@@ -167,6 +167,20 @@ class Load:
     threads: int
 
 
+def _profile(server: Server, seconds: int) -> subprocess.Popen[bytes] | None:
+    """With BENCH_PYSPY=DIR, sample the service with py-spy during the run (collapsed
+    stacks in DIR, one file per run; `bench/pyspy_summary.py` sums them by function)."""
+    out_dir = os.environ.get("BENCH_PYSPY")
+    if not out_dir or server.name != "service" or server.proc is None:
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    target = Path(out_dir) / f"{server.name}-{time.strftime('%H%M%S')}.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    argv = [spy, "record", "-p", str(server.proc.pid), "-d", str(max(1, seconds - 1))]
+    argv += ["-r", "200", "-f", "raw", "-o", str(target), "--nonblocking"]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def run_wrk(
     load: Load,
     server: Server,
@@ -191,6 +205,7 @@ def run_wrk(
         server.url + path,
     ]
     wrk_env = {**os.environ, "BENCH_WRK_THREADS": str(load.threads), **(env or {})}
+    spy = _profile(server, seconds)
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_before, wall_before = server.cpu(), time.monotonic()
     done = subprocess.run(
@@ -199,6 +214,8 @@ def run_wrk(
     wall = time.monotonic() - wall_before
     server_after = server.cpu()
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if spy is not None:
+        spy.wait(timeout=60)
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -467,7 +484,12 @@ def service_argv(mode: str) -> list[str]:
     """`mla serve` as an operator runs it (h11 with header limits, access log), or the
     same app under plain uvicorn with the baseline's settings, to isolate the app."""
     if mode == "serve":
-        return [sys.executable, "-m", "mla_tracker.cli.main", "serve", "--port", "{port}"]
+        # The deadline worker runs beside the API in production (`mla worker`, compose.yaml);
+        # its sweep is measured by bench/deadline_sweep.py, not here.
+        return [
+            sys.executable, "-m", "mla_tracker.cli.main", "serve", "--port", "{port}",
+            "--no-worker",
+        ]
     return [
         sys.executable, "-m", "uvicorn", "--factory", "mla_tracker.api.app:create_app",
         "--host", HOST, "--port", "{port}", "--log-level", "warning", "--no-access-log",

@@ -105,6 +105,8 @@ class Settings:
     #: on unless `--no-worker`; its tick (MLA_WORKER_INTERVAL_MS) and how long a claim is
     #: held before another worker may take it over (MLA_WORKER_LEASE_SECONDS).
     in_process_worker: bool = False
+    #: PostgreSQL connections each process keeps (MLA_DB_POOL_SIZE; as many again in a burst).
+    db_pool_size: int = 20
     worker_interval_seconds: float = 1.0
     worker_lease_seconds: int = 60
 
@@ -148,6 +150,7 @@ class Settings:
             log_format=_log_format(env),
             worker_interval_seconds=_positive(env, "MLA_WORKER_INTERVAL_MS", 1000) / 1000,
             worker_lease_seconds=_positive(env, "MLA_WORKER_LEASE_SECONDS", 60),
+            db_pool_size=_positive(env, "MLA_DB_POOL_SIZE", 20),
             webhook_max_attempts=_positive(env, "MLA_WEBHOOK_MAX_ATTEMPTS", 12),
             webhook_backoff_base_seconds=_positive_float(
                 env, "MLA_WEBHOOK_BACKOFF_BASE_SECONDS", 60.0

@@ -130,7 +130,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = create_engine(settings.resolved_database_url)
+        engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
         ctx = context_for(
             settings, engine, legal=legal, deadline_rules=deadline_rules, clock=clock
         )

@@ -23,11 +23,13 @@ from typing import IO, Any, Final
 
 from litestar import Request, Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, generate_latest
 
+from ..workflows.context import Context
 from ..workflows.principals import Principal
 from .deps import provide_principal
 from .problems import MEDIA_TYPE, PROBLEM_BASE
@@ -122,8 +124,15 @@ class _Observed:
     problem: bytearray = field(default_factory=bytearray)
 
 
-async def provide_observed_principal(request: Request[Any, Any, Any], state: State) -> Principal:
-    """`provide_principal`, also noting the caller's agency for the request's log line."""
+async def provide_observed_principal(
+    request: Request[Any, Any, Any], state: State, ctx: NamedDependency[Context]
+) -> Principal:
+    """`provide_principal`, also noting the caller's agency for the request's log line.
+
+    It asks for `ctx` although it reads `state`: depending on it puts the two in sequence,
+    and litestar resolves a batch of independent dependencies in an anyio task group,
+    which cost more than the dependency itself on every request.
+    """
     principal = await provide_principal(request, state)
     observed = request.scope["state"].get(_STATE_KEY)
     if isinstance(observed, _Observed):

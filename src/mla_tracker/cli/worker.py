@@ -21,7 +21,7 @@ async def _run(settings: Settings, once: bool, interval: float) -> None:
     from ..workflows.runtime import context_for
 
     legal = load_profile(settings.legal_file) if settings.legal_file else DEFAULT_PROFILE
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
     ctx = context_for(settings, engine, legal=legal, deadline_rules=configured_rules())
     lease = timedelta(seconds=settings.worker_lease_seconds)
     try:

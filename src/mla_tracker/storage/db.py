@@ -4,8 +4,14 @@ SQLite: WAL, busy timeout, foreign keys, and `BEGIN IMMEDIATE` for write transac
 (stack.md §2: a plain BEGIN loses read-modify-write updates without an error).
 
 A database that is away (refused connections, killed backends, a locked SQLite file) is a
-`DatabaseUnavailable` (503 with Retry-After), never a crash; PostgreSQL connections are
-pinged at checkout so the pool heals by itself after the database comes back.
+`DatabaseUnavailable` (503 with Retry-After), never a crash. PostgreSQL connections are not
+pinged at checkout (a round trip per transaction on the hot path): a request that finds
+its connection dead answers 503, and SQLAlchemy then discards every pooled connection
+older than that failure, so the pool heals by itself after the database comes back.
+
+PostgreSQL read transactions run in AUTOCOMMIT: under READ COMMITTED (PostgreSQL's
+default) each statement of a transaction sees its own snapshot anyway, so BEGIN and
+COMMIT would be two round trips that buy nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import errno
 import socket
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
@@ -86,7 +93,14 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
+#: Connections each process keeps open to PostgreSQL, and how many more it may open under
+#: a burst (MLA_DB_POOL_SIZE; closed again when returned, so keep bursts rare).
+DEFAULT_POOL_SIZE = 20
+
+
+def create_engine(
+    url: str, *, pool: bool = True, pool_size: int = DEFAULT_POOL_SIZE
+) -> AsyncEngine:
     """An async engine with the per-dialect settings this project relies on."""
     parsed = make_url(url)
     # Error messages must not carry SQL parameters: they can be token hashes or bodies,
@@ -102,9 +116,9 @@ def create_engine(url: str, *, pool: bool = True) -> AsyncEngine:
     if not pool:
         kwargs["poolclass"] = NullPool
     else:
-        # Pre-ping: one round trip per checkout (measured in docs/operations.md) buys
-        # recovery from a restarted database or killed backends without a failed request.
-        kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800, pool_pre_ping=True)
+        # A connection opened and closed per request costs more than the request itself
+        # (TCP, an SSL attempt, authentication): the pool must cover the usual concurrency.
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
     return create_async_engine(url, **kwargs)
 
 
@@ -133,6 +147,32 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+_READERS: weakref.WeakKeyDictionary[
+    async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession] | None
+] = weakref.WeakKeyDictionary()
+
+
+def _autocommit_reader(
+    sessions: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession] | None:
+    """Sessions for reads on a PostgreSQL engine, in AUTOCOMMIT (None for SQLite).
+
+    Bound once to an AUTOCOMMIT view of the same engine and pool: setting the isolation
+    level per transaction, and the session's BEGIN/COMMIT bookkeeping, cost as much CPU as
+    the read itself (measured in docs/operations.md).
+    """
+    if sessions in _READERS:
+        return _READERS[sessions]
+    bind = sessions.kw.get("bind")
+    reader = None
+    if isinstance(bind, AsyncEngine) and bind.dialect.name != "sqlite":
+        reader = async_sessionmaker(
+            bind.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
+    _READERS[sessions] = reader
+    return reader
+
+
 @asynccontextmanager
 async def transaction(
     sessions: async_sessionmaker[AsyncSession], *, write: bool
@@ -142,9 +182,14 @@ async def transaction(
     Raises DatabaseUnavailable when the database is away, whichever statement found out.
     """
     token = _write_intent.set(write)
+    reader = None if write else _autocommit_reader(sessions)
     try:
-        async with sessions() as session, session.begin():
-            yield session
+        if reader is not None:
+            async with reader() as session:
+                yield session
+        else:
+            async with sessions() as session, session.begin():
+                yield session
     except Exception as exc:
         if isinstance(exc, MlaError) or not is_unavailable(exc):
             raise

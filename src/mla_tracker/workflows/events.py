@@ -253,8 +253,7 @@ async def session_alive(ctx: Context, principal: Principal) -> bool:
         found = await repo.session_principal(session, principal.token_hash)
     if found is None:
         return False
-    token, _, key = found
     now = ctx.clock()
-    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
+    if found.revoked_at is not None or (found.expires_at is not None and found.expires_at <= now):
         return False
-    return key is None or key.revoked_at is None or key.revoked_at > now
+    return found.key_revoked_at is None or found.key_revoked_at > now

@@ -170,6 +170,10 @@ class Integrator:
 
     ctx: Context
     idle_seconds: float = 0.25
+    #: At least this long from one batch's start to the next: under load, batches grow
+    #: instead of each append paying a checkpoint (a tree update and a signature) alone.
+    #: An idle hub integrates the first append at once.
+    min_interval_seconds: float = 0.05
     #: How often a waiting append asks the database, for indices another process assigned.
     poll_seconds: float = 0.2
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -180,7 +184,9 @@ class Integrator:
 
     async def run(self) -> None:
         """Integrate until cancelled; a failure is logged and retried, never fatal."""
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             try:
                 done = await integrate(self.ctx)
             except asyncio.CancelledError:
@@ -204,6 +210,7 @@ class Integrator:
                 self.assigned.update(done)
                 async with self.integrated:
                     self.integrated.notify_all()
+                await asyncio.sleep(max(0.0, started + self.min_interval_seconds - loop.time()))
                 continue
             self.wakeup.clear()
             with contextlib.suppress(TimeoutError):

@@ -66,19 +66,25 @@ async def authenticate(ctx: Context, token: str | None) -> Principal:
         return OPERATOR
     async with transaction(ctx.sessions, write=False) as session:
         found = await repo.session_principal(session, digest)
-    if found is None or found[0].revoked_at is not None:
+    if found is None or found.revoked_at is not None:
         raise AuthenticationFailed("unknown or revoked token")
-    row, agency, key = found
-    if row.is_operator and row.agency_id is None:
+    if found.is_operator and found.agency_id is None:
         return Principal(is_operator=True, token_hash=digest)
     now = ctx.clock()
-    if agency is None or key is None or row.expires_at is None:
+    if (
+        found.agency_id is None
+        or found.agency_role is None
+        or found.key_id is None
+        or found.expires_at is None
+    ):
         raise AuthenticationFailed("not a session token; log in by signing a challenge")
-    if row.expires_at <= now:
+    if found.expires_at <= now:
         raise AuthenticationFailed("session expired; log in again")
-    if key.revoked_at is not None and key.revoked_at <= now:
+    if found.key_revoked_at is not None and found.key_revoked_at <= now:
         raise AuthenticationFailed("the key that opened this session is revoked; log in again")
-    return Principal(False, agency.id, AgencyRole(agency.role), key.key_id, digest)
+    return Principal(
+        False, found.agency_id, AgencyRole(found.agency_role), found.key_id, digest
+    )
 
 
 class TooManyAuthFailures(WorkflowError):

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from mla_tracker.cli.main import cli
+from mla_tracker.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -112,3 +113,14 @@ def test_proxy_sends_to_the_api_port() -> None:
     config = COMPOSE["configs"]["nginx"]["content"]
     assert f"server api:{port};" in config
     assert "client_max_body_size 0;" in config  # evidence packages stream through
+
+
+def test_postgres_takes_every_pool_at_its_burst() -> None:
+    """Each process may hold its pool and as many again: all of them fit max_connections."""
+    command = SERVICES["db"]["command"]
+    limit = int(command[command.index("-c") + 1].removeprefix("max_connections="))
+    replicas = int(
+        re.sub(r"\$\{[^:}]*:-(\d+)\}", r"\1", str(SERVICES["api"]["deploy"]["replicas"]))
+    )
+    pool = int(_env(SERVICES["api"]).get("MLA_DB_POOL_SIZE", Settings().db_pool_size))
+    assert (replicas + 2) * 2 * pool < limit  # replicas, the worker, the migration

@@ -23,11 +23,10 @@ from .crypto.statement import (
     SignedStatement,
     Statement,
     body_digest,
-    digest,
+    check_chain,
     encode_body,
     encode_payload,
     sign_statement,
-    verify_chain,
 )
 from .domain.bodies import decode_body
 from .domain.errors import DomainError
@@ -104,10 +103,12 @@ class VerifiedRequest:
     statements: Sequence[Statement]
     states: Sequence[State]
     bodies_checked: int
+    #: Each statement's digest, in seq order (the last is head_digest).
+    digests: Sequence[str] = ()
 
 
 def verify_request(
-    envelopes: Sequence[dsse.Envelope],
+    envelopes: Sequence[dsse.AnyEnvelope],
     keys: KeyResolver,
     bodies: Sequence[bytes | None] | None = None,
 ) -> VerifiedRequest:
@@ -116,26 +117,21 @@ def verify_request(
 
     Raises a CryptoError or DomainError; its notes name the statement's seq.
     """
-    statements = verify_chain(envelopes, keys, bodies)
+    statements, digests = check_chain(envelopes, keys, bodies)
     if not statements:
         raise DomainError("a request has at least its transmit statement")
+    # to_builtins leaves out the fields left at their default, None: the fields signed.
     states = replay(
-        [
-            SignedMove(
-                st.action,
-                st.actor,
-                {k: v for k, v in msgspec.structs.asdict(st.meta).items() if v is not None},
-            )
-            for st in statements
-        ]
+        [SignedMove(st.action, st.actor, msgspec.to_builtins(st.meta)) for st in statements]
     )
     held = sum(1 for b in bodies or () if b is not None)
     return VerifiedRequest(
         request_id=statements[0].request_id,
-        head_digest=digest(envelopes[-1].payload_bytes()),
+        head_digest=digests[-1],
         statements=statements,
         states=states,
         bodies_checked=held,
+        digests=digests,
     )
 
 

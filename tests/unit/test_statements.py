@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import pytest
@@ -16,6 +17,7 @@ from mla_tracker.crypto.errors import (
     BodyMismatch,
     ChainError,
     CryptoError,
+    EncodingError,
     EnvelopeFormatError,
     KeyFormatError,
     SignatureError,
@@ -27,6 +29,7 @@ from mla_tracker.crypto.statement import (
     body_digest,
     digest,
     encode_payload,
+    parse_statement,
     sign_statement,
     verify_chain,
     verify_statement,
@@ -251,3 +254,53 @@ def test_a_key_of_another_agency_is_refused() -> None:
     with pytest.raises(SignatureError, match="not agency-1's"):
         verify_chain([sign_statement(forged, KEYS[0])], RESOLVER)
     assert verify_chain(envelopes, RESOLVER)
+
+
+def _signed(payload: bytes) -> dsse.Envelope:
+    return sign_statement(payload, KEYS[0])
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda p: p[:-1] + b',"seq":1}',  # top level, the repeat last
+        lambda p: b'{"seq":2,' + p[1:],  # top level, the repeat first
+        lambda p: p.replace(b'"meta":{', b'"meta":{"kind":"mla","kind":"mla"'),  # in meta
+        lambda p: p.replace(b'"meta":{}', b'"meta":{"kind":"mla","kind":"preservation"}'),
+    ],
+)
+def test_a_validly_signed_payload_with_a_duplicate_key_is_refused(edit: Any) -> None:
+    payload = edit(_payload_bytes())
+    with pytest.raises(EncodingError, match="twice"):
+        verify_statement(_signed(payload), _key_for)
+    with pytest.raises(EncodingError, match="twice"):
+        parse_statement(payload)
+
+
+def test_non_canonical_base64_in_a_signed_envelope_is_refused() -> None:
+    env = _signed(_payload_bytes())
+    sig = env.signatures[0].sig  # 64 bytes: "==" and four pad bits, zero in canonical form
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    bad_sig = sig[:-3] + alphabet[alphabet.index(sig[-3]) + 1] + "=="
+    assert base64.b64decode(bad_sig) == base64.b64decode(sig)
+    bad = msgspec.structs.replace(
+        env, signatures=[msgspec.structs.replace(env.signatures[0], sig=bad_sig)]
+    )
+    with pytest.raises(EncodingError, match="canonical"):
+        verify_statement(bad, _key_for)
+    for payload in (env.payload.rstrip("="), env.payload + "\n", env.payload.replace("+", "-")):
+        if payload != env.payload:
+            with pytest.raises(EncodingError):
+                verify_statement(msgspec.structs.replace(env, payload=payload), _key_for)
+
+
+def _payload_bytes() -> bytes:
+    return encode_payload(
+        request_id=RID,
+        seq=1,
+        prev=GENESIS,
+        action="acknowledge",
+        actor="agency-0",
+        key_id=KEYS[0].key_id,
+        body_sha256=body_digest(b"{}"),
+    )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import msgspec
 
 from . import wire
-from .errors import EnvelopeFormatError, SignatureError
+from .errors import EncodingError, EnvelopeFormatError, SignatureError
 from .keys import SigningKey, VerifyingKey
 
 
@@ -36,6 +36,46 @@ class Envelope(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     def to_json(self) -> bytes:
         """The envelope as compact JSON."""
         return msgspec.json.encode(self)
+
+
+class DecodedSignature(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One signature of a DecodedEnvelope, its bytes decoded."""
+
+    keyid: str
+    sig: bytes
+
+
+class DecodedEnvelope(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """An envelope with its payload and signatures decoded, made by `decode_canonical` only."""
+
+    payloadType: str
+    payload: bytes
+    signatures: list[DecodedSignature]
+
+    def payload_bytes(self) -> bytes:
+        """The exact signed payload bytes."""
+        return self.payload
+
+
+#: Either form of an envelope: as it travels, or decoded from its canonical bytes.
+AnyEnvelope = Envelope | DecodedEnvelope
+
+
+def decode_canonical(data: bytes) -> DecodedEnvelope:
+    """The envelope whose canonical encoding (crypto.log_entry) is exactly `data`, decoded.
+
+    msgspec reads base64 leniently (non-zero pad bits pass) but writes only the canonical
+    padded spelling, members in DSSE order and no spaces: equal bytes after re-encoding
+    prove all of that at once, so one decode gives what `Envelope.payload_bytes` and the
+    strict signature decode would. Raises EncodingError for any other spelling.
+    """
+    try:
+        envelope = msgspec.json.decode(data, type=DecodedEnvelope)
+    except msgspec.DecodeError as exc:
+        raise EncodingError("envelope", str(exc)) from exc
+    if msgspec.json.encode(envelope) != data:
+        raise EncodingError("envelope", "is not a canonical envelope encoding")
+    return envelope
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -87,7 +127,7 @@ def verify(
     return payload
 
 
-def verify_payload(envelope: Envelope, payload: bytes, key: VerifyingKey) -> None:
+def verify_payload(envelope: AnyEnvelope, payload: bytes, key: VerifyingKey) -> None:
     """Check the one signature over PAE(payloadType, payload) made with `key`.
 
     For callers that already decoded `payload` from this envelope and resolved the key
@@ -100,5 +140,9 @@ def verify_payload(envelope: Envelope, payload: bytes, key: VerifyingKey) -> Non
     signature = envelope.signatures[0]
     if key.key_id != signature.keyid:
         raise SignatureError("signature keyid does not match the key used")
-    sig = wire.b64decode(signature.sig, "envelope.signatures[0].sig")
+    sig = (
+        signature.sig
+        if isinstance(signature, DecodedSignature)
+        else wire.b64decode(signature.sig, "envelope.signatures[0].sig")
+    )
     key.verify(sig, pae(envelope.payloadType, payload))

@@ -162,7 +162,7 @@ def verify_statement(
     return st, payload
 
 
-def verify_signed_by(envelope: dsse.Envelope, keys: KeyResolver) -> tuple[Statement, bytes]:
+def verify_signed_by(envelope: dsse.AnyEnvelope, keys: KeyResolver) -> tuple[Statement, bytes]:
     """Verify a statement against the key its actor held under that key id at issued_at."""
     if envelope.payloadType != PAYLOAD_TYPE:
         raise EnvelopeFormatError(
@@ -182,7 +182,7 @@ def verify_signed_by(envelope: dsse.Envelope, keys: KeyResolver) -> tuple[Statem
 
 
 def verify_chain(
-    envelopes: Sequence[dsse.Envelope],
+    envelopes: Sequence[dsse.AnyEnvelope],
     keys: KeyResolver,
     bodies: Sequence[bytes | None] | None = None,
 ) -> list[Statement]:
@@ -191,11 +191,21 @@ def verify_chain(
     `bodies[i]` is statement i's detached body, or None where it is withheld (auditors) or
     deleted (retention); without `bodies` no body is checked. Returns the statements.
     """
+    return check_chain(envelopes, keys, bodies)[0]
+
+
+def check_chain(
+    envelopes: Sequence[dsse.AnyEnvelope],
+    keys: KeyResolver,
+    bodies: Sequence[bytes | None] | None = None,
+) -> tuple[list[Statement], list[str]]:
+    """verify_chain, also giving every statement's digest (computed once, for the links)."""
     if bodies is not None and len(bodies) != len(envelopes):
         raise ChainError(f"{len(envelopes)} statements but {len(bodies)} bodies")
     prev = GENESIS
     request_id: uuid.UUID | None = None
     verified: list[Statement] = []
+    digests: list[str] = []
     for index, envelope in enumerate(envelopes, start=1):
         try:
             st, payload = verify_signed_by(envelope, keys)
@@ -215,4 +225,5 @@ def verify_chain(
             raise
         prev = digest(payload)
         verified.append(st)
-    return verified
+        digests.append(prev)
+    return verified, digests

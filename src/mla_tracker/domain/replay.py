@@ -27,26 +27,32 @@ class SignedMove:
     meta: Mapping[str, str]
 
 
+#: Lookups done once: an auditor replays every statement of every request.
+_ACTIONS: Mapping[str, Action] = {a.value: a for a in Action}
+_KINDS: Mapping[str, Kind] = {k.value: k for k in Kind}
+_WANTED: Mapping[Action, frozenset[str]] = {a: frozenset(META_FIELDS.get(a, ())) for a in Action}
+
+
 def _check_fields(action: Action, meta: Mapping[str, str]) -> None:
-    wanted = META_FIELDS.get(action, ())
-    if set(meta) != set(wanted):
+    if meta.keys() != _WANTED[action]:
+        wanted = META_FIELDS.get(action, ())
         raise MetadataMismatch(
             f"'{action}' meta must name exactly {list(wanted)}, got {sorted(meta)}"
         )
 
 
 def _kind(meta: Mapping[str, str]) -> Kind:
-    try:
-        return Kind(meta["kind"])
-    except ValueError as exc:
-        raise MetadataMismatch(f"unknown kind '{meta['kind']}'") from exc
+    kind = _KINDS.get(meta["kind"])
+    if kind is None:
+        raise MetadataMismatch(f"unknown kind '{meta['kind']}'")
+    return kind
 
 
 def _action(name: str) -> Action:
-    try:
-        return Action(name)
-    except ValueError as exc:
-        raise MetadataMismatch(f"unknown action '{name}'") from exc
+    action = _ACTIONS.get(name)
+    if action is None:
+        raise MetadataMismatch(f"unknown action '{name}'")
+    return action
 
 
 def replay(moves: Sequence[SignedMove]) -> list[State]:

@@ -304,3 +304,17 @@ def _payload_bytes() -> bytes:
         key_id=KEYS[0].key_id,
         body_sha256=body_digest(b"{}"),
     )
+
+
+@pytest.mark.parametrize("field", ["prev", "key_id", "body_sha256"])
+@pytest.mark.parametrize(
+    "spelling", ["{h}\n", "{H}", "{h}0", "{h63}", " {h63}", "{h62} 0", "{h63}g", "{h63}\u0660"]
+)
+def test_each_digest_is_exactly_64_lowercase_hex_digits(field: str, spelling: str) -> None:
+    payload = _payload_bytes().replace(GENESIS.encode(), digest(b"previous").encode())
+    value = msgspec.json.decode(payload)[field]
+    bad = spelling.format(h=value, H=value.upper(), h63=value[:63], h62=value[:62])
+    edited = payload.replace(msgspec.json.encode(value), msgspec.json.encode(bad), 1)
+    assert edited != payload
+    with pytest.raises(EncodingError, match="64 lowercase hex digits"):
+        parse_statement(edited)

@@ -26,8 +26,17 @@ PAYLOAD_TYPE = "application/vnd.mla-tracker.statement.v2+json"
 STATEMENT_TYPE = "https://mla-tracker.dev/statement/v2"
 GENESIS = "0" * 64
 
-Hex64 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+def _is_lower_hex(text: str) -> bool:
+    """Whether text is only the digits 0-9a-f, in pairs."""
+    try:
+        # fromhex also reads spaces and upper case; writing back lower case without spaces
+        # and comparing leaves exactly [0-9a-f].
+        return bytes.fromhex(text).hex() == text
+    except ValueError:
+        return False
 
 
 class StatementMeta(
@@ -54,13 +63,22 @@ class Statement(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     type: str
     request_id: uuid.UUID
     seq: Annotated[int, msgspec.Meta(ge=1)]
-    prev: Hex64
+    prev: str
     action: _Name
     actor: _Name
-    key_id: Hex64
+    key_id: str
     issued_at: datetime
-    body_sha256: Hex64
+    body_sha256: str
     meta: StatementMeta
+
+    def __post_init__(self) -> None:
+        # One check for the three digests instead of a msgspec pattern each (a third of the
+        # cost of decoding a statement), and exact: a pattern's `$` lets a final newline by.
+        if not (
+            len(self.prev) == len(self.key_id) == len(self.body_sha256) == 64
+            and _is_lower_hex(self.prev + self.key_id + self.body_sha256)
+        ):
+            raise ValueError("prev, key_id and body_sha256 must each be 64 lowercase hex digits")
 
 
 class SignedStatement(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -13,13 +13,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..crypto.statement import (
-    body_digest,
-    digest,
-    encode_payload,
-    parse_statement,
-    sign_statement,
-)
+from ..crypto.statement import body_digest, encode_payload, parse_statement, sign_statement
 from ..domain import request as aggregate
 from ..domain.model import SERVER_ACTOR, Action, Party
 from ..storage import repositories as repo
@@ -28,6 +22,7 @@ from ..storage.tables import RequestRow, StatementRow
 from . import events, log
 from .context import Context
 from .errors import NotReady
+from .statements import Verified, statement_row
 
 
 async def assert_as_hub(
@@ -70,21 +65,7 @@ async def assert_as_hub(
         max_package_bytes=ctx.policy.max_package_bytes,
     )
     decision = aggregate.decide(current, Party.SERVER, move, facts)
-    statement = StatementRow(
-        request_id=row.id,
-        seq=st.seq,
-        digest=digest(payload),
-        prev=st.prev,
-        action=st.action,
-        actor=st.actor,
-        key_id=st.key_id,
-        issued_at=st.issued_at,
-        received_at=now,
-        payload=payload,
-        envelope=envelope.to_json(),
-        body_sha256=st.body_sha256,
-        body=body_bytes,
-    )
+    statement = statement_row(Verified(st, payload, body_bytes, move), envelope.to_json(), now)
     values: dict[str, Any] = {
         "state": decision.state.value,
         "head_seq": st.seq,

@@ -136,7 +136,8 @@ def _action(st: Statement) -> Action:
         raise StatementRejected(f"unknown action '{st.action}'") from exc
 
 
-def _record(verified: Verified, envelope_json: bytes, received_at: datetime) -> StatementRow:
+def statement_row(verified: Verified, envelope_json: bytes, received_at: datetime) -> StatementRow:
+    """The row that stores a verified statement (an agency's or the hub's own)."""
     st = verified.statement
     return StatementRow(
         request_id=st.request_id,
@@ -197,7 +198,7 @@ async def submit_request(ctx: Context, principal: Principal, signed: SignedState
                 st.request_id, facts.agencies[actor], verified.move, facts
             )
             now = ctx.clock()
-            statement = _record(verified, signed.envelope.to_json(), now)
+            statement = statement_row(verified, signed.envelope.to_json(), now)
             request = _new_row(opened, verified, statement.digest, now)
             session.add(request)
             await session.flush()
@@ -276,7 +277,7 @@ async def append_statement(
             )
             decision = aggregate.decide(current, party, verified.move, facts)
             now = ctx.clock()
-            statement = _record(verified, signed.envelope.to_json(), now)
+            statement = statement_row(verified, signed.envelope.to_json(), now)
             values: dict[str, Any] = {
                 "state": decision.state.value,
                 "head_seq": st.seq,

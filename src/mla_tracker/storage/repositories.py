@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
+from .db import transaction
+from .raw_reads import RawRead
 from .tables import (
     AgencyKeyRow,
     AgencyRow,
@@ -83,6 +85,21 @@ _REQUEST_AND_KEY = (
     .where(RequestRow.id == bindparam("request_id"))
     .options(defer(RequestRow.content, raiseload=True))
 )
+
+
+_SESSION_PRINCIPAL_RAW = RawRead(_SESSION_PRINCIPAL)
+
+
+async def session_facts(
+    sessions: async_sessionmaker[AsyncSession], token_hash: str
+) -> SessionFacts | None:
+    """`session_principal` in its own read: on PostgreSQL by the driver (raw_reads.py)."""
+    engine = RawRead.engine_of(sessions)
+    if engine is None:
+        async with transaction(sessions, write=False) as session:
+            return await session_principal(session, token_hash)
+    row = await _SESSION_PRINCIPAL_RAW.one_or_none(engine, token_hash=token_hash)
+    return None if row is None else SessionFacts(*row)
 
 
 async def session_principal(session: AsyncSession, token_hash: str) -> SessionFacts | None:

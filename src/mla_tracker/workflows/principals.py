@@ -14,7 +14,6 @@ from typing import ClassVar
 
 from ..domain.model import AgencyRole
 from ..storage import repositories as repo
-from ..storage.db import transaction
 from .context import Context
 from .errors import AuthenticationFailed, WorkflowError
 
@@ -64,8 +63,7 @@ async def authenticate(ctx: Context, token: str | None) -> Principal:
     digest = hash_token(token)
     if ctx.operator_token_hash is not None and hmac.compare_digest(digest, ctx.operator_token_hash):
         return OPERATOR
-    async with transaction(ctx.sessions, write=False) as session:
-        found = await repo.session_principal(session, digest)
+    found = await repo.session_facts(ctx.sessions, digest)
     if found is None or found.revoked_at is not None:
         raise AuthenticationFailed("unknown or revoked token")
     if found.is_operator and found.agency_id is None:

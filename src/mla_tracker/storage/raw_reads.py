@@ -1,0 +1,85 @@
+"""The hottest reads, run on PostgreSQL's driver directly (docs/operations.md, issue 13).
+
+SQLAlchemy's execution layer costs several times the query itself in CPU (0.5-1 ms per
+call against 0.1 ms for asyncpg alone on the development machine), and the token lookup
+runs on every request. A `RawRead` is a SQLAlchemy statement compiled once for asyncpg:
+SQLAlchemy still writes the SQL and lends the pooled connection; asyncpg runs it.
+SQLite and every other statement keep the ordinary path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ClauseElement
+
+from .db import DatabaseUnavailable, is_unavailable
+
+_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
+#: SQLSTATE classes of a server going away (as in db.is_unavailable).
+_GONE = ("08", "57P", "53300")
+
+
+def _gone(exc: BaseException) -> bool:
+    if isinstance(
+        exc,
+        asyncpg.InterfaceError
+        | asyncpg.InternalClientError
+        | asyncpg.PostgresConnectionError
+        | OSError,
+    ):
+        return True
+    state = str(getattr(exc, "sqlstate", "") or "")
+    return isinstance(exc, asyncpg.PostgresError) and state.startswith(_GONE)
+
+
+class RawRead:
+    """One SELECT compiled for asyncpg, with its bound parameters in order."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=_DIALECT)
+        self.sql = str(compiled)
+        # asyncpg's paramstyle is positional ($1, $2 …): the compiler says which is which.
+        self.names: Sequence[str] = tuple(getattr(compiled, "positiontup", None) or ())
+
+    @staticmethod
+    def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine | None:
+        """The PostgreSQL engine behind `sessions`, or None (SQLite: use the ORM path)."""
+        bind = sessions.kw.get("bind")
+        if isinstance(bind, AsyncEngine) and bind.dialect.name == "postgresql":
+            return bind
+        return None
+
+    async def one_or_none(self, engine: AsyncEngine, **params: Any) -> Sequence[Any] | None:
+        """The first row, or None; DatabaseUnavailable when the database is away."""
+        args = [params[name] for name in self.names]
+        try:
+            async with engine.connect() as conn:
+                fairy: Any = await conn.get_raw_connection()
+                try:
+                    row: Sequence[Any] | None = await fairy.driver_connection.fetchrow(
+                        self.sql, *args
+                    )
+                except BaseException as exc:
+                    # Whatever stopped it (a dead server, a cancelled request), the driver may
+                    # be mid-protocol: the pool must never lend this connection again.
+                    # (Outside a greenlet, SQLAlchemy terminates it synchronously.)
+                    fairy.invalidate(exc if isinstance(exc, Exception) else None)
+                    if _gone(exc):
+                        raise DatabaseUnavailable(
+                            f"the database is unavailable ({exc.__class__.__name__})"
+                        ) from exc
+                    raise
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            raise DatabaseUnavailable(
+                f"the database is unavailable ({exc.__class__.__name__})"
+            ) from exc
+        return row

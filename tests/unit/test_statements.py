@@ -318,3 +318,38 @@ def test_each_digest_is_exactly_64_lowercase_hex_digits(field: str, spelling: st
     assert edited != payload
     with pytest.raises(EncodingError, match="64 lowercase hex digits"):
         parse_statement(edited)
+
+
+def _with_signature_of(env: dsse.Envelope, other: dsse.Envelope) -> dsse.Envelope:
+    """The same envelope carrying another statement's signature by the same key id."""
+    sig = msgspec.structs.replace(env.signatures[0], sig=other.signatures[0].sig)
+    return msgspec.structs.replace(env, signatures=[sig])
+
+
+def _failure(envelopes: list[dsse.Envelope]) -> tuple[type[CryptoError], list[str]]:
+    with pytest.raises(CryptoError) as raised:
+        verify_chain(envelopes, RESOLVER)
+    return type(raised.value), raised.value.__notes__
+
+
+def test_the_first_failure_in_seq_order_is_the_one_raised() -> None:
+    """Signatures are verified in a row after the other checks; the order of failures holds."""
+    one, two, three, four = _chain([(0, "transmit"), (0, "acknowledge"), (0, "accept"), (0, "x")])
+    unknown = msgspec.structs.replace(
+        three,
+        signatures=[msgspec.structs.replace(three.signatures[0], keyid="f" * 64)],
+    )
+    bad_two = _with_signature_of(two, three)
+    # a bad signature, then a gap, then an unknown key: the signature
+    assert _failure([one, bad_two, four, unknown]) == (SignatureError, ["statement seq 2"])
+    # a bad signature and a gap in the same statement: the signature is checked first
+    assert _failure([one, _with_signature_of(three, two)]) == (SignatureError, ["statement seq 2"])
+    # a gap, then a bad signature: the gap
+    assert _failure([one, three, bad_two]) == (ChainError, ["statement seq 2"])
+    # an unknown key before a bad signature: the key
+    assert _failure([one, unknown, bad_two]) == (EnvelopeFormatError, ["statement seq 2"])
+    # a bad signature last, everything else fine
+    assert _failure([one, two, three, _with_signature_of(four, one)]) == (
+        SignatureError,
+        ["statement seq 4"],
+    )

@@ -211,3 +211,21 @@ def test_base64_is_judged_as_the_pattern_and_round_trip_judge_it(data: bytes, ex
 def test_base64_that_is_not_ascii_text_is_refused(value: object) -> None:
     with pytest.raises(EncodingError, match="padding"):
         wire.b64decode(value, "x")  # type: ignore[arg-type]
+
+
+class _Nested(msgspec.Struct):
+    items: list[dict[str, int]]
+    maybe: _Nested | None = None
+
+
+def test_depth_is_bounded_by_the_type_or_counted() -> None:
+    assert wire._depth_bound(Statement) == 2
+    assert wire._depth_bound(Envelope) == 3
+    assert wire._depth_bound(dict[str, list[int]]) == 2
+    # Unbounded: Any, and a struct that may hold itself; their bytes are counted.
+    assert wire._depth_bound(_Deep) is None
+    assert wire._depth_bound(_Nested) is None
+    deep = b'{"items":[],"maybe":' * 40 + b'{"items":[],"maybe":null}' + b"}" * 40
+    assert msgspec.json.encode(msgspec.json.decode(deep, type=_Nested)) == deep
+    with pytest.raises(EncodingError, match="nested"):
+        wire.decode(deep, _Nested, "x")

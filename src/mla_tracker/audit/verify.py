@@ -180,26 +180,44 @@ def _logged_keys(history: KeyHistory, agency_id: str) -> set[str]:
     return {k.key_id for k in history.keys_of(agency_id)}
 
 
-#: One request as a worker verifies it: its id and, per statement, the entry bytes the hub
-#: showed (compact JSON of its envelope), the body's bytes where the reader holds them and
-#: the digest the hub claims for it.
-_Chain = tuple[str, list[bytes], list[bytes | None], list[str]]
-#: Per request: its id, its number of statements, what failed (title, detail, seq), and
-#: whether every statement is a canonical entry encoding with the claimed digest.
-_Outcome = tuple[str, int, list[tuple[str, str, int | None]], bool]
 _Failure = tuple[str, str, int | None]
+#: Requests as a worker receives them, packed so that a task pickles as a few objects,
+#: not several per statement: (request id, number of statements) per request, the entry
+#: bytes the hub showed for every statement joined, where each ends, the digests the hub
+#: claims (64 characters each) joined, and each body as served (base64) or None.
+_Batch = tuple[list[tuple[str, int]], bytes, list[int], str, list[object]]
+#: Per request: its id, its number of statements, what failed (title, detail, seq), and
+#: whether every statement is a canonical entry encoding with the digest the hub claims.
+_Outcome = tuple[str, int, list[_Failure], bool]
 
-#: Statements per batch sent to a worker: small enough that no worker idles long at the end,
+#: Statements per task given to a worker: small enough that no worker idles long at the end,
 #: large enough that the pool's per-task cost (a future, a pickle, a pipe write) is noise.
-_BATCH = 500
+_BATCH = 250
 
 
-def _verify_one(chain: _Chain, history: KeyHistory) -> _Outcome:
-    request_id, served, bodies, claimed = chain
+def _seq_of(exc: BaseException) -> int | None:
+    return next(
+        (
+            int(n.removeprefix("statement seq "))
+            for n in getattr(exc, "__notes__", [])
+            if n.startswith("statement seq ")
+        ),
+        None,
+    )
+
+
+def _verify_one(
+    request_id: str,
+    served: list[bytes],
+    claimed: str,
+    bodies: list[object],
+    history: KeyHistory,
+) -> _Outcome:
     failures: list[_Failure] = []
     envelopes: list[dsse.DecodedEnvelope] | None = None
     digests: list[str] | None = None
     try:
+        held = [_held(body, seq) for seq, body in enumerate(bodies, start=1)]
         try:
             envelopes = [dsse.decode_canonical(e) for e in served]
             shown: Sequence[dsse.AnyEnvelope] = envelopes
@@ -209,7 +227,7 @@ def _verify_one(chain: _Chain, history: KeyHistory) -> _Outcome:
             # msgspec's encoding of JSON already parsed (no duplicate key survives that), so
             # the plain typed decode is enough; base64 is decoded strictly when verified.
             shown = [msgspec.json.decode(e, type=dsse.Envelope) for e in served]
-        verified = protocol.verify_request(shown, history, bodies)
+        verified = protocol.verify_request(shown, history, held)
         digests = list(verified.digests)
         if str(verified.request_id) != request_id:
             # Else the hub could show one request's history under another's id too.
@@ -217,24 +235,48 @@ def _verify_one(chain: _Chain, history: KeyHistory) -> _Outcome:
                 ("wrong request", f"its statements belong to request {verified.request_id}", 1)
             )
     except (CryptoError, DomainError, msgspec.DecodeError) as exc:
-        seq = next(
-            (
-                int(n.removeprefix("statement seq "))
-                for n in getattr(exc, "__notes__", [])
-                if n.startswith("statement seq ")
-            ),
-            None,
-        )
-        failures.append((getattr(exc, "title", "statement"), str(exc), seq))
+        failures.append((getattr(exc, "title", "statement"), str(exc), _seq_of(exc)))
     # What the precise path checks of the log entry with these bytes, beyond the chain:
     # its canonical encoding (step 2), and that the digest the hub claims names it.
     if envelopes is None:
         logged = False
     elif digests is None:  # the chain failed before giving every digest
-        logged = [digest(e.payload) for e in envelopes] == claimed
+        logged = "".join(digest(e.payload) for e in envelopes) == claimed
     else:
-        logged = digests == claimed
+        logged = "".join(digests) == claimed
     return request_id, len(served), failures, logged
+
+
+def _held(body: object, seq: int) -> bytes | None:
+    if not isinstance(body, str):
+        return None
+    try:
+        return wire.b64decode(body, "body")
+    except EncodingError as exc:
+        exc.add_note(f"statement seq {seq}")
+        raise
+
+
+def _verify_batch(batch: _Batch, history: KeyHistory | None = None) -> list[_Outcome]:
+    """Unpack a batch and verify each of its requests (what runs on the workers)."""
+    requests, served, ends, claimed, bodies = batch
+    history = history or _WORKER_HISTORY
+    assert history is not None
+    outcomes: list[_Outcome] = []
+    first = 0
+    for request_id, count in requests:
+        last = first + count
+        outcomes.append(
+            _verify_one(
+                request_id,
+                [served[ends[i - 1] if i else 0 : ends[i]] for i in range(first, last)],
+                claimed[first * 64 : last * 64],
+                bodies[first:last],
+                history,
+            )
+        )
+        first = last
+    return outcomes
 
 
 _WORKER_HISTORY: KeyHistory | None = None
@@ -246,32 +288,73 @@ def _init_worker(events: list[bytes], server_key: bytes) -> None:
     _WORKER_HISTORY = KeyHistory.from_events(envelopes, VerifyingKey(server_key))
 
 
-def _verify_batch(batch: list[_Chain]) -> list[_Outcome]:
-    assert _WORKER_HISTORY is not None
-    return [_verify_one(chain, _WORKER_HISTORY) for chain in batch]
+def _batches(
+    shown: Iterable[tuple[str, list[Mapping[str, object]]]],
+    match: Callable[[bytes, str], None] = lambda _served, _claimed: None,
+) -> Iterator[_Batch]:
+    """The requests as shown, packed in batches of about _BATCH statements; `match` sees
+    each statement's bytes and claimed digest on the way."""
+    requests: list[tuple[str, int]] = []
+    served: list[bytes] = []
+    ends: list[int] = []
+    claims: list[str] = []
+    bodies: list[object] = []
+    end = 0
+    for request_id, rows in shown:
+        for row in rows:
+            data = msgspec.json.encode(row["envelope"])
+            claimed = str(row.get("digest", ""))
+            match(data, claimed)
+            served.append(data)
+            end += len(data)
+            ends.append(end)
+            # A claim of another length cannot be a digest; any 64 characters keep the
+            # packing aligned and fail the comparison all the same.
+            claims.append(claimed if len(claimed) == 64 else "?" * 64)
+            bodies.append(row.get("body"))
+        requests.append((request_id, len(rows)))
+        if len(served) >= _BATCH:
+            yield requests, b"".join(served), ends, "".join(claims), bodies
+            requests, served, ends, claims, bodies, end = [], [], [], [], [], 0
+    if requests:
+        yield requests, b"".join(served), ends, "".join(claims), bodies
 
 
 def _verify_chains(
-    batches: Iterable[list[_Chain]],
+    batches: Iterable[_Batch],
     history: KeyHistory,
     server_key: VerifyingKey,
     workers: int,
     meanwhile: Callable[[], None] = lambda: None,
 ) -> list[_Outcome]:
-    """Every chain on `workers` processes (each rebuilding `history`), running `meanwhile`
-    in this process while they work; in this process alone for one worker."""
+    """Every chain on `workers` processes, this one included, running `meanwhile` here
+    first; in this process alone for one worker."""
     if workers <= 1:
-        outcomes = [_verify_one(chain, history) for batch in batches for chain in batch]
+        outcomes = [o for batch in batches for o in _verify_batch(batch, history)]
         meanwhile()
         return outcomes
-    # The workers rebuild the history from the events it accepted, so they judge every
+    # The other workers rebuild the history from the events it accepted, so they judge every
     # statement exactly as this process would.
     events = [entry_of(recorded.envelope) for recorded in history.events()]
-    pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(events, server_key.raw))
+    pool = ProcessPoolExecutor(
+        workers - 1, initializer=_init_worker, initargs=(events, server_key.raw)
+    )
     try:
-        futures = [pool.submit(_verify_batch, batch) for batch in batches]
+        submitted = [(pool.submit(_verify_batch, batch), batch) for batch in batches]
         meanwhile()
-        return [outcome for future in futures for outcome in future.result()]
+        # Then this process works too, on the batches no worker has started, from the last
+        # back: no pickling for those, and no worker idles while this one finishes its own.
+        here: dict[int, list[_Outcome]] = {}
+        for index in range(len(submitted) - 1, -1, -1):
+            future, batch = submitted[index]
+            if not future.cancel():
+                break
+            here[index] = _verify_batch(batch, history)
+        return [
+            outcome
+            for index, (future, _batch) in enumerate(submitted)
+            for outcome in (here[index] if index in here else future.result())
+        ]
     except BaseException:
         pool.shutdown(cancel_futures=True)  # no need to finish work whose answer is moot
         raise
@@ -279,54 +362,25 @@ def _verify_chains(
         pool.shutdown()
 
 
-def _in_batches(chains: Iterable[_Chain]) -> Iterator[list[_Chain]]:
-    batch: list[_Chain] = []
-    size = 0
-    for chain in chains:
-        batch.append(chain)
-        size += len(chain[1])
-        if size >= _BATCH:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
-
-
-def _held(row: Mapping[str, object]) -> bytes | None:
-    body = row.get("body")
-    return wire.b64decode(body, "body") if isinstance(body, str) else None
-
-
-def _chains(fetched: Fetched, by_digest: Mapping[str, Logged], report: Report) -> list[_Chain]:
+def _match(fetched: Fetched, by_digest: Mapping[str, Logged], report: Report) -> None:
     """Match every statement the hub showed with its log entry, and the log's with the hub's."""
     shown: set[str] = set()
-    chains: list[_Chain] = []
     for request_id, rows in sorted(fetched.requests.items()):
-        served: list[bytes] = []
-        held: list[bytes | None] = []
-        claims: list[str] = []
         for row in rows:
-            data = msgspec.json.encode(row["envelope"])
             claimed = str(row.get("digest", ""))
             logged = by_digest.get(claimed)
             if logged is None:
                 report.fail("statement not in the log", claimed, request_id, _seq(row))
-            elif logged.entry.entry != data:
+            elif logged.entry.entry != msgspec.json.encode(row["envelope"]):
                 report.fail("statement differs from its log entry", claimed, request_id, _seq(row))
             else:
                 shown.add(claimed)
-            # Verify what the hub showed either way, so a broken chain is named too.
-            served.append(data)
-            held.append(_held(row))
-            claims.append(claimed)
-        chains.append((request_id, served, held, claims))
     for digest_, item in by_digest.items():
         if item.envelope.payloadType == STATEMENT_PAYLOAD_TYPE and digest_ not in shown:
             report.fail(
                 "statement hidden",
                 f"log entry {item.index} ({digest_}) is a statement the hub did not show",
             )
-    return chains
 
 
 def _workers(fetched: Fetched, workers: int | None) -> int:
@@ -343,9 +397,13 @@ def check_requests(
     workers: int | None = None,
 ) -> None:
     """Step 4: every chain, on every core; every statement in the log and vice versa."""
-    chains = _chains(fetched, by_digest, report)
+    _match(fetched, by_digest, report)
+    # Verify what the hub showed whether or not it matched, so a broken chain is named too.
     outcomes = _verify_chains(
-        _in_batches(chains), history, fetched.server_key, _workers(fetched, workers)
+        _batches(sorted(fetched.requests.items())),
+        history,
+        fetched.server_key,
+        _workers(fetched, workers),
     )
     for request_id, statements, failures, _logged in outcomes:
         report.requests += 1
@@ -408,41 +466,34 @@ def _fast(fetched: Fetched, checkpoint: Checkpoint, workers: int | None) -> Repo
         if not key_ids <= _logged_keys(history, agency_id):
             raise _Anomaly
 
-    def chains() -> Iterator[_Chain]:
-        shown = bytearray(len(entries))
-        for request_id, rows in sorted(fetched.requests.items()):
-            served: list[bytes] = []
-            held: list[bytes | None] = []
-            claims: list[str] = []
-            for row in rows:
-                data = msgspec.json.encode(row["envelope"])
-                claimed = str(row.get("digest", ""))
-                position = statements.get(data)
-                if position is None or shown[position] or claimed in digests:
-                    raise _Anomaly
-                shown[position] = 1
-                digests.add(claimed)
-                served.append(data)
-                held.append(_held(row))
-                claims.append(claimed)
-            yield request_id, served, held, claims
-        if shown.count(1) != len(statements):
-            raise _Anomaly  # a statement entry the hub did not show
+    seen = bytearray(len(entries))
+    others_digests = len(digests)
 
-    def check_log() -> None:
+    def match(served: bytes, claimed: str) -> None:
+        position = statements.get(served)
+        if position is None or seen[position]:
+            raise _Anomaly  # not in the log, or shown twice
+        seen[position] = 1
+        digests.add(claimed)
+
+    def meanwhile() -> None:
         # Runs while the workers verify the chains.
         leaves = [merkle.leaf_hash(item.entry) for item in entries]
         if any(leaf != item.leaf_hash for leaf, item in zip(leaves, entries, strict=True)):
             raise _Anomaly
         if len(leaves) != checkpoint.size or root_of(leaves) != checkpoint.root_hash:
             raise _Anomaly
+        if seen.count(1) != len(statements):
+            raise _Anomaly  # a statement entry the hub did not show
+        if len(digests) != others_digests + len(statements):
+            raise _Anomaly  # two claimed digests alike, or one naming another entry
 
     outcomes = _verify_chains(
-        _in_batches(chains()),
+        _batches(sorted(fetched.requests.items()), match),
         history,
         fetched.server_key,
         _workers(fetched, workers),
-        check_log,
+        meanwhile,
     )
     report = Report(checkpoint_size=checkpoint.size, entries=len(entries))
     report.key_events = len(key_events)

@@ -133,6 +133,15 @@ def verify_payload(envelope: AnyEnvelope, payload: bytes, key: VerifyingKey) -> 
     For callers that already decoded `payload` from this envelope and resolved the key
     (the chain verifier); raises SignatureError.
     """
+    key.verify(*signed_message(envelope, payload, key))
+
+
+def signed_message(envelope: AnyEnvelope, payload: bytes, key: VerifyingKey) -> tuple[bytes, bytes]:
+    """The (signature, message) `key` must verify for this envelope, after its own checks.
+
+    verify_payload without the Ed25519 verification itself, for callers that verify many
+    signatures in a row; raises SignatureError.
+    """
     if len(envelope.signatures) != 1:
         raise SignatureError(
             f"a statement carries exactly one signature, got {len(envelope.signatures)}"
@@ -145,4 +154,4 @@ def verify_payload(envelope: AnyEnvelope, payload: bytes, key: VerifyingKey) -> 
         if isinstance(signature, DecodedSignature)
         else wire.b64decode(signature.sig, "envelope.signatures[0].sig")
     )
-    key.verify(sig, pae(envelope.payloadType, payload))
+    return sig, pae(envelope.payloadType, payload)

@@ -182,6 +182,15 @@ def verify_statement(
 
 def verify_signed_by(envelope: dsse.AnyEnvelope, keys: KeyResolver) -> tuple[Statement, bytes]:
     """Verify a statement against the key its actor held under that key id at issued_at."""
+    st, payload, key, signed = _signed_by(envelope, keys)
+    key.verify(*signed)
+    return st, payload
+
+
+def _signed_by(
+    envelope: dsse.AnyEnvelope, keys: KeyResolver
+) -> tuple[Statement, bytes, VerifyingKey, tuple[bytes, bytes]]:
+    """verify_signed_by up to the Ed25519 verification: (statement, payload, key, (sig, msg))."""
     if envelope.payloadType != PAYLOAD_TYPE:
         raise EnvelopeFormatError(
             f"payloadType must be '{PAYLOAD_TYPE}', got '{envelope.payloadType}'"
@@ -195,8 +204,8 @@ def verify_signed_by(envelope: dsse.AnyEnvelope, keys: KeyResolver) -> tuple[Sta
     keyid = envelope.signatures[0].keyid
     if st.key_id != keyid:
         raise EnvelopeFormatError("statement key_id differs from the signature's keyid")
-    dsse.verify_payload(envelope, payload, keys.key_for(st.actor, keyid, st.issued_at))
-    return st, payload
+    key = keys.key_for(st.actor, keyid, st.issued_at)
+    return st, payload, key, dsse.signed_message(envelope, payload, key)
 
 
 def verify_chain(
@@ -217,16 +226,30 @@ def check_chain(
     keys: KeyResolver,
     bodies: Sequence[bytes | None] | None = None,
 ) -> tuple[list[Statement], list[str]]:
-    """verify_chain, also giving every statement's digest (computed once, for the links)."""
+    """verify_chain, also giving every statement's digest (computed once, for the links).
+
+    The Ed25519 verifications run in a row after the other checks of the statements before
+    them, which keeps their code and tables in the CPU's caches (Python code between two of
+    them evicts a measurable part); the error raised is still the first in seq order, as if
+    each statement were checked whole before the next.
+    """
     if bodies is not None and len(bodies) != len(envelopes):
         raise ChainError(f"{len(envelopes)} statements but {len(bodies)} bodies")
     prev = GENESIS
     request_id: uuid.UUID | None = None
     verified: list[Statement] = []
     digests: list[str] = []
+    unverified: list[tuple[int, VerifyingKey, tuple[bytes, bytes]]] = []
     for index, envelope in enumerate(envelopes, start=1):
         try:
-            st, payload = verify_signed_by(envelope, keys)
+            st, payload, key, signed = _signed_by(envelope, keys)
+        except CryptoError as exc:
+            exc.add_note(f"statement seq {index}")
+            _verify_pending(unverified)  # an earlier bad signature is the first failure
+            raise
+        # This statement's signature comes before its links in the order of the checks.
+        unverified.append((index, key, signed))
+        try:
             if request_id is None:
                 request_id = st.request_id
             elif st.request_id != request_id:
@@ -240,8 +263,21 @@ def check_chain(
                 check_body(st, body)
         except CryptoError as exc:
             exc.add_note(f"statement seq {index}")
+            _verify_pending(unverified)
             raise
         prev = digest(payload)
         verified.append(st)
         digests.append(prev)
+    _verify_pending(unverified)
     return verified, digests
+
+
+def _verify_pending(unverified: list[tuple[int, VerifyingKey, tuple[bytes, bytes]]]) -> None:
+    """Verify the signatures put off, in seq order; the first bad one raises, noting its seq."""
+    for seq, key, signed in unverified:
+        try:
+            key.verify(*signed)
+        except CryptoError as exc:
+            exc.add_note(f"statement seq {seq}")
+            raise
+    unverified.clear()

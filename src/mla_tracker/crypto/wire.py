@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import msgspec
+import msgspec.inspect as mi
 
 from .errors import EncodingError
 
@@ -127,9 +129,58 @@ def loads(data: bytes, field: str, *, max_depth: int = MAX_DEPTH) -> Any:
     return value
 
 
+_SCALARS = (
+    mi.BoolType,
+    mi.ByteArrayType,
+    mi.BytesType,
+    mi.DateTimeType,
+    mi.DateType,
+    mi.DecimalType,
+    mi.EnumType,
+    mi.FloatType,
+    mi.IntType,
+    mi.LiteralType,
+    mi.MemoryViewType,
+    mi.NoneType,
+    mi.StrType,
+    mi.TimeDeltaType,
+    mi.TimeType,
+    mi.UUIDType,
+)
+
+
+@functools.cache
+def _depth_bound(type_: Any) -> int | None:
+    """The deepest nesting of objects and arrays a value of type_ can have, None if unbounded."""
+    return _bound(mi.type_info(type_), frozenset())
+
+
+def _bound(info: mi.Type, within: frozenset[type]) -> int | None:
+    if isinstance(info, _SCALARS):
+        return 0
+    if isinstance(info, mi.StructType) and info.cls not in within:
+        inner = [_bound(f.type, within | {info.cls}) for f in info.fields]
+        return None if None in inner else 1 + max((b for b in inner if b is not None), default=0)
+    if isinstance(info, mi.ListType | mi.SetType | mi.FrozenSetType | mi.VarTupleType):
+        item = _bound(info.item_type, within)
+        return None if item is None else 1 + item
+    if isinstance(info, mi.DictType):
+        value = _bound(info.value_type, within)
+        return None if value is None else 1 + value
+    if isinstance(info, mi.UnionType):
+        options = [_bound(t, within) for t in info.types]
+        return None if None in options else max(b for b in options if b is not None)
+    return None  # Any, recursive structs and whatever else: assume unbounded
+
+
 def decode(data: bytes, type_: type[T], field: str, *, max_depth: int = MAX_DEPTH) -> T:
     """Strict JSON (see loads) decoded into a typed msgspec shape; raise EncodingError."""
-    if data.count(b"[") + data.count(b"{") <= max_depth:
+    bound = _depth_bound(cast(Any, type_))
+    # A type that cannot nest deeper than max_depth needs no count: deeper bytes fail its
+    # typed decode anyway.
+    if (bound is not None and bound <= max_depth) or (
+        data.count(b"[") + data.count(b"{") <= max_depth
+    ):
         # Fast path for the usual case, the bytes msgspec itself writes for the decoded value
         # (what our clients send): such bytes are UTF-8, hold no duplicate key (a Struct or
         # dict writes each key once), no NaN and no whitespace, and Python's parser reads

@@ -9,7 +9,7 @@ is checked against the same transition table the hub used.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import DomainError, MetadataMismatch
 from .model import Action, Kind, State
@@ -18,9 +18,11 @@ from .request import META_FIELDS
 from .transitions import INITIAL_ACTION, INITIAL_STATE, next_state
 
 
-@dataclass(frozen=True)
-class SignedMove:
-    """One statement's action, actor and signed metadata."""
+class SignedMove(NamedTuple):
+    """One statement's action, actor and signed metadata.
+
+    A named tuple: an audit makes one per statement, at half the cost of a frozen dataclass.
+    """
 
     action: str
     actor: str

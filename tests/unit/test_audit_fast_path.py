@@ -364,3 +364,19 @@ def test_a_non_canonical_log_entry_is_named(monkeypatch: pytest.MonkeyPatch) -> 
     entries[-1] = entries[-1].replace(b'","', b'", "', 1)
     report, _ = audit(_fetched(hub, entries), workers=2)
     assert any("not a canonical envelope" in f.detail for f in report.findings)
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    """RFC 6962 §2.1 as written: split at the largest power of two below n."""
+    if not leaves:
+        return merkle.EMPTY_ROOT
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return merkle.node_hash(_mth(leaves[:k]), _mth(leaves[k:]))
+
+
+@pytest.mark.parametrize("size", [*range(70), 127, 128, 129, 1000])
+def test_root_of_is_the_rfc_6962_tree_hash(size: int) -> None:
+    leaves = [merkle.leaf_hash(b"%d" % i) for i in range(size)]
+    assert root_of(leaves) == _mth(leaves)

@@ -19,10 +19,12 @@ every finding; the fast path never decides that something fails.
 
 from __future__ import annotations
 
+import functools
+import gc
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from hashlib import sha256
 
 import msgspec
 
@@ -37,6 +39,7 @@ from ..crypto.note import Checkpoint, NoteVerifier, open_note
 from ..crypto.statement import PAYLOAD_TYPE as STATEMENT_PAYLOAD_TYPE
 from ..crypto.statement import digest
 from ..domain.errors import DomainError
+from .pool import Sharing
 from .report import Report
 
 
@@ -77,20 +80,21 @@ class Fetched:
 
 
 def root_of(leaves: Iterable[bytes]) -> bytes:
-    """RFC 6962 MTH of a list of leaf hashes, in one pass with O(log n) memory."""
-    stack: list[tuple[int, bytes]] = []
-    for leaf in leaves:
-        level, node = 0, leaf
-        while stack and stack[-1][0] == level:
-            node = merkle.node_hash(stack.pop()[1], node)
-            level += 1
-        stack.append((level, node))
-    if not stack:
+    """RFC 6962 MTH of a list of leaf hashes, computed level by level."""
+    level = list(leaves)
+    if not level:
         return merkle.EMPTY_ROOT
-    node = stack.pop()[1]
-    while stack:
-        node = merkle.node_hash(stack.pop()[1], node)
-    return node
+    while len(level) > 1:
+        # Pairs from the left; an odd node out moves up unchanged, which is exactly the
+        # RFC's split at the largest power of two below n. One call per node, no stack.
+        up = [
+            sha256(b"\x01" + left + right).digest()
+            for left, right in zip(level[::2], level[1::2], strict=False)
+        ]
+        if len(level) % 2:
+            up.append(level[-1])
+        level = up
+    return level[0]
 
 
 def open_checkpoint(note: str, verifier_key: str) -> Checkpoint:
@@ -190,9 +194,9 @@ _Batch = tuple[list[tuple[str, int]], bytes, list[int], str, list[object]]
 #: whether every statement is a canonical entry encoding with the digest the hub claims.
 _Outcome = tuple[str, int, list[_Failure], bool]
 
-#: Statements per task given to a worker: small enough that no worker idles long at the end,
-#: large enough that the pool's per-task cost (a future, a pickle, a pipe write) is noise.
-_BATCH = 250
+#: Statements per batch: the unit of work shared with the workers (a few per message, one
+#: at a time near the end, see audit.pool), small enough that the last takes no time.
+_BATCH = 100
 
 
 def _seq_of(exc: BaseException) -> int | None:
@@ -257,11 +261,9 @@ def _held(body: object, seq: int) -> bytes | None:
         raise
 
 
-def _verify_batch(batch: _Batch, history: KeyHistory | None = None) -> list[_Outcome]:
-    """Unpack a batch and verify each of its requests (what runs on the workers)."""
+def _verify_batch(batch: _Batch, history: KeyHistory) -> list[_Outcome]:
+    """Unpack a batch and verify each of its requests."""
     requests, served, ends, claimed, bodies = batch
-    history = history or _WORKER_HISTORY
-    assert history is not None
     outcomes: list[_Outcome] = []
     first = 0
     for request_id, count in requests:
@@ -279,13 +281,11 @@ def _verify_batch(batch: _Batch, history: KeyHistory | None = None) -> list[_Out
     return outcomes
 
 
-_WORKER_HISTORY: KeyHistory | None = None
-
-
-def _init_worker(events: list[bytes], server_key: bytes) -> None:
-    global _WORKER_HISTORY
+def _worker(events: list[bytes], server_key: bytes) -> Callable[[_Batch], list[_Outcome]]:
+    """What a worker process runs: _verify_batch against the history of `events`."""
     envelopes = [wire.decode(e, dsse.Envelope, "key event") for e in events]
-    _WORKER_HISTORY = KeyHistory.from_events(envelopes, VerifyingKey(server_key))
+    history = KeyHistory.from_events(envelopes, VerifyingKey(server_key))
+    return functools.partial(_verify_batch, history=history)
 
 
 def _batches(
@@ -336,30 +336,18 @@ def _verify_chains(
     # The other workers rebuild the history from the events it accepted, so they judge every
     # statement exactly as this process would.
     events = [entry_of(recorded.envelope) for recorded in history.events()]
-    pool = ProcessPoolExecutor(
-        workers - 1, initializer=_init_worker, initargs=(events, server_key.raw)
+    sharing: Sharing[_Batch, list[_Outcome]] = Sharing(
+        workers - 1, _worker, (events, server_key.raw)
     )
     try:
-        submitted = [(pool.submit(_verify_batch, batch), batch) for batch in batches]
+        sharing.add(batches)
         meanwhile()
-        # Then this process works too, on the batches no worker has started, from the last
-        # back: no pickling for those, and no worker idles while this one finishes its own.
-        here: dict[int, list[_Outcome]] = {}
-        for index in range(len(submitted) - 1, -1, -1):
-            future, batch = submitted[index]
-            if not future.cancel():
-                break
-            here[index] = _verify_batch(batch, history)
-        return [
-            outcome
-            for index, (future, _batch) in enumerate(submitted)
-            for outcome in (here[index] if index in here else future.result())
-        ]
-    except BaseException:
-        pool.shutdown(cancel_futures=True)  # no need to finish work whose answer is moot
-        raise
+        # Then this process works too, from the last batch back: no pickling for those.
+        while (index := sharing.take_back()) is not None:
+            sharing.results[index] = _verify_batch(sharing.tasks[index], history)
+        return [outcome for outcomes in sharing.wait() for outcome in outcomes]
     finally:
-        pool.shutdown()
+        sharing.stop()
 
 
 def _match(fetched: Fetched, by_digest: Mapping[str, Logged], report: Report) -> None:
@@ -478,7 +466,7 @@ def _fast(fetched: Fetched, checkpoint: Checkpoint, workers: int | None) -> Repo
 
     def meanwhile() -> None:
         # Runs while the workers verify the chains.
-        leaves = [merkle.leaf_hash(item.entry) for item in entries]
+        leaves = [sha256(b"\x00" + item.entry).digest() for item in entries]
         if any(leaf != item.leaf_hash for leaf, item in zip(leaves, entries, strict=True)):
             raise _Anomaly
         if len(leaves) != checkpoint.size or root_of(leaves) != checkpoint.root_hash:
@@ -523,11 +511,18 @@ def audit(fetched: Fetched, *, workers: int | None = None) -> tuple[Report, Chec
     except CryptoError as exc:
         report.fail("checkpoint", str(exc))
         return report, None
+    # The hub's data is hundreds of thousands of objects that outlive the audit: a full
+    # collection would walk them all (a third of a second per 100,000 statements) and, in a
+    # forked worker, copy every page it touches. Frozen, collections see only new objects.
+    gc.freeze()
     try:
-        return _fast(fetched, checkpoint, workers), checkpoint
-    except _Anomaly:
-        pass  # the precise checks below name what does not hold
-    by_digest = check_log(fetched, checkpoint, report)
-    history = key_history(fetched, by_digest, report)
-    check_requests(fetched, by_digest, history, report, workers=workers)
-    return report, checkpoint
+        try:
+            return _fast(fetched, checkpoint, workers), checkpoint
+        except _Anomaly:
+            pass  # the precise checks below name what does not hold
+        by_digest = check_log(fetched, checkpoint, report)
+        history = key_history(fetched, by_digest, report)
+        check_requests(fetched, by_digest, history, report, workers=workers)
+        return report, checkpoint
+    finally:
+        gc.unfreeze()

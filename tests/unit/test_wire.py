@@ -229,3 +229,12 @@ def test_depth_is_bounded_by_the_type_or_counted() -> None:
     assert msgspec.json.encode(msgspec.json.decode(deep, type=_Nested)) == deep
     with pytest.raises(EncodingError, match="nested"):
         wire.decode(deep, _Nested, "x")
+
+
+@pytest.mark.parametrize("junk", [b'{"\xf4ayloadType":"x"}', b'{"payloadType":"\xed\xa0\x80"}'])
+def test_bad_utf8_in_a_canonical_envelope_is_an_encoding_error(junk: bytes) -> None:
+    """Every msgspec this project allows (0.19 raised UnicodeDecodeError) gives the typed error."""
+    from mla_tracker.crypto import dsse
+
+    with pytest.raises(EncodingError):
+        dsse.decode_canonical(junk)

@@ -110,7 +110,7 @@ def _canonical_envelope(item: Entry) -> dsse.Envelope:
     """
     try:
         envelope = msgspec.json.decode(item.entry, type=dsse.Envelope)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # the latter: msgspec 0.19
         raise EncodingError(f"log entry {item.index}", str(exc)) from exc
     if entry_of(envelope) != item.entry:
         raise EncodingError(f"log entry {item.index}", "is not a canonical envelope encoding")

@@ -84,7 +84,7 @@ def verify_custody_chain(
         payload = dsse.verify(envelope, CUSTODY_PAYLOAD_TYPE, key_for)
         try:
             assertion = msgspec.json.decode(payload, type=CustodyAssertion)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # the latter: msgspec 0.19
             raise EnvelopeFormatError(f"custody assertion: {exc}") from exc
         if assertion.seq != index or assertion.prev != prev:
             raise ChainError(f"custody assertion {index} is out of place")

@@ -71,7 +71,7 @@ def decode_canonical(data: bytes) -> DecodedEnvelope:
     """
     try:
         envelope = msgspec.json.decode(data, type=DecodedEnvelope)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # the latter: msgspec 0.19
         raise EncodingError("envelope", str(exc)) from exc
     if msgspec.json.encode(envelope) != data:
         raise EncodingError("envelope", "is not a canonical envelope encoding")

@@ -188,7 +188,10 @@ def decode(data: bytes, type_: type[T], field: str, *, max_depth: int = MAX_DEPT
         # spelling (spaces, member order, escapes, a duplicate) takes that strict parse.
         try:
             value = msgspec.json.decode(data, type=type_)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            # msgspec 0.19 raises UnicodeDecodeError for bad UTF-8 in a key where later
+            # versions raise DecodeError (the minimum-versions job found it); either way the
+            # strict parse below decides.
             pass
         else:
             if msgspec.json.encode(value) == data:

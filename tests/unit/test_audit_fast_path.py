@@ -380,3 +380,19 @@ def _mth(leaves: list[bytes]) -> bytes:
 def test_root_of_is_the_rfc_6962_tree_hash(size: int) -> None:
     leaves = [merkle.leaf_hash(b"%d" % i) for i in range(size)]
     assert root_of(leaves) == _mth(leaves)
+
+
+@pytest.mark.parametrize("fresh_from", [0, 10**9])
+def test_forked_and_fresh_workers_agree_with_one_process(
+    fresh_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "FRESH_FROM", fresh_from)
+    monkeypatch.setattr(verify, "_BATCH", 7)  # many batches, so both ends take some
+    hub = _hub(requests=30, chain=5)
+    _bad_signature(hub)
+    _duplicate_meta_key(hub)
+    fetched = _fetched(hub)
+    report, _ = audit(fetched, workers=3)
+    alone, _ = audit(fetched, workers=1)
+    assert report == alone
+    assert len(report.findings) == 2 and report.statements == 150

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -59,25 +58,29 @@ def test_every_task_runs_once_on_a_worker_or_here_in_order(workers: int) -> None
     assert os.getpid() in pids and len(pids) == workers + 1  # everyone took a share
 
 
-def test_with_spawned_workers_too() -> None:
-    sharing: Sharing[int, tuple[int, int]] = Sharing(
-        1, _squares, (), context=multiprocessing.get_context("spawn")
-    )
-    assert [s for _p, s in _share(sharing, 50, _square)] == [i * i for i in range(50)]
+@pytest.mark.parametrize("fresh", [False, True])
+def test_forked_or_fresh_workers(fresh: bool) -> None:
+    sharing: Sharing[int, tuple[int, int]] = Sharing(2, _squares, (), fresh=fresh)
+    results = _share(sharing, 300, _square)
+    assert [s for _p, s in results] == [i * i for i in range(300)]
+    assert len({pid for pid, _s in results}) == 3
 
 
-def test_a_workers_exception_is_raised_here() -> None:
+@pytest.mark.parametrize("fresh", [False, True])
+def test_a_workers_exception_is_raised_here(fresh: bool) -> None:
     with pytest.raises(ValueError, match="task 3 refused"):
-        _share(Sharing(1, _fail_at, (3,)), 300, _square)
+        _share(Sharing(1, _fail_at, (3,), fresh=fresh), 300, _square)
 
 
-def test_a_worker_that_dies_is_an_error_here() -> None:
+@pytest.mark.parametrize("fresh", [False, True])
+def test_a_worker_that_dies_is_an_error_here(fresh: bool) -> None:
     with pytest.raises((EOFError, OSError)):
-        _share(Sharing(1, _die_at, (3,)), 300, _square)
+        _share(Sharing(1, _die_at, (3,), fresh=fresh), 300, _square)
 
 
-def test_an_error_here_stops_the_workers_at_once() -> None:
-    sharing: Sharing[int, tuple[int, int]] = Sharing(1, _squares, ())
+@pytest.mark.parametrize("fresh", [False, True])
+def test_an_error_here_stops_the_workers_at_once(fresh: bool) -> None:
+    sharing: Sharing[int, tuple[int, int]] = Sharing(1, _squares, (), fresh=fresh)
     started = time.monotonic()
 
     def tasks() -> Iterator[int]:
@@ -90,4 +93,4 @@ def test_an_error_here_stops_the_workers_at_once() -> None:
         finally:
             sharing.stop()
     assert time.monotonic() - started < 5
-    assert not any(p.is_alive() for p in sharing._processes)
+    assert all(worker._ended(0) for worker in sharing._workers)

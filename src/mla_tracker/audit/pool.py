@@ -12,18 +12,28 @@ instead of two full batches. A worker's exception is raised here; a worker that 
 BrokenPipeError or EOFError here; this process's exception stops the workers at once.
 Each worker has a sending and a receiving thread here, so that neither side can block
 writing to the other while the other writes too.
+
+Workers are forks of this process, or with `fresh=True` new interpreters running
+`python -m mla_tracker.audit.pool`. A fork starts at once but shares this process's memory,
+so each page this process writes afterwards (if only a reference count, reading its data) is
+copied first; a fresh interpreter costs its start and imports instead, and, unlike
+multiprocessing's spawn, never imports the caller's main module again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import pickle
 import queue
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
-from multiprocessing.context import DefaultContext, ForkContext, ForkServerContext, SpawnContext
+from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -33,16 +43,14 @@ R = TypeVar("R")
 MOST_PER_MESSAGE = 8
 
 
-def _serve(
-    conn: Connection, other_end: Connection, init: Callable[..., Callable[[Any], Any]], args: Any
-) -> None:
-    """A worker: run each message's tasks with what `init(*args)` returns; stop on b""."""
-    other_end.close()  # so that this worker sees end of file when the parent goes away
-    run = init(*args)
+def _serve(inbox: Connection, outbox: Connection, run: Callable[[Any], Any]) -> None:
+    """A worker's loop: run each message's tasks, reply with the results; stop on b""."""
+    # Ctrl-C reaches the whole process group: the parent handles it and stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
-            message = conn.recv_bytes()
-        except EOFError:
+            message = inbox.recv_bytes()
+        except EOFError:  # the parent is gone
             return
         if not message:
             return
@@ -50,7 +58,86 @@ def _serve(
             reply: tuple[bool, Any] = (True, [run(task) for task in pickle.loads(message)])
         except BaseException as exc:  # raised again in the parent
             reply = (False, exc)
-        conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+        outbox.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _forked(
+    conn: Connection, other_end: Connection, init: Callable[..., Callable[[Any], Any]], args: Any
+) -> None:
+    other_end.close()  # so that this worker sees end of file when the parent goes away
+    _serve(conn, conn, init(*args))
+
+
+def _main() -> None:
+    """A fresh worker: `python -m mla_tracker.audit.pool INBOX OUTBOX` (file descriptors)."""
+    inbox = Connection(int(sys.argv[1]), writable=False)
+    outbox = Connection(int(sys.argv[2]), readable=False)
+    init, args = pickle.loads(inbox.recv_bytes())
+    _serve(inbox, outbox, init(*args))
+
+
+class _Worker:
+    """One worker process and this side's ends of its pipes."""
+
+    def __init__(self, fresh: bool, init: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._forked: BaseProcess | None = None
+        self._popen: subprocess.Popen[bytes] | None = None
+        if not fresh:
+            ctx = multiprocessing.get_context("fork")
+            mine, theirs = ctx.Pipe()
+            self._forked = ctx.Process(target=_forked, args=(theirs, mine, init, args), daemon=True)
+            self._forked.start()
+            theirs.close()
+            self.inbox = self.outbox = mine
+            return
+        worker_reads, here_writes = os.pipe()
+        here_reads, worker_writes = os.pipe()
+        # The worker finds this package where this process does.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self._popen = subprocess.Popen(
+            [sys.executable, "-m", "mla_tracker.audit.pool", str(worker_reads), str(worker_writes)],
+            pass_fds=(worker_reads, worker_writes),
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        os.close(worker_reads)
+        os.close(worker_writes)
+        self.outbox = Connection(here_writes, readable=False)
+        self.inbox = Connection(here_reads, writable=False)
+        self.outbox.send_bytes(pickle.dumps((init, args), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def end(self, *, now: bool) -> None:
+        """Ask the worker to stop (or stop it `now`), wait for it, close the pipes."""
+        if now:
+            self._signal(signal.SIGTERM)
+        else:
+            with contextlib.suppress(OSError):  # a worker that is gone needs no goodbye
+                self.outbox.send_bytes(b"")
+        if not self._ended(5):
+            self._signal(signal.SIGKILL)
+            self._ended(5)
+        self.outbox.close()
+        if self.inbox is not self.outbox:
+            self.inbox.close()
+
+    def _signal(self, number: int) -> None:
+        if self._forked is not None and number == signal.SIGKILL:
+            self._forked.kill()
+        elif self._forked is not None:
+            self._forked.terminate()
+        elif self._popen is not None:
+            self._popen.send_signal(number)
+
+    def _ended(self, timeout: float) -> bool:
+        if self._forked is not None:
+            self._forked.join(timeout)
+            return self._forked.exitcode is not None
+        assert self._popen is not None
+        try:
+            self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
 
 class Sharing(Generic[T, R]):
@@ -61,7 +148,8 @@ class Sharing(Generic[T, R]):
         workers: int,
         init: Callable[..., Callable[[T], R]],
         args: tuple[Any, ...],
-        context: DefaultContext | ForkContext | ForkServerContext | SpawnContext | None = None,
+        *,
+        fresh: bool = False,
     ) -> None:
         self.tasks: list[T] = []
         self.results: dict[int, R] = {}
@@ -69,24 +157,15 @@ class Sharing(Generic[T, R]):
         self._back: int | None = None  # tasks from here on are taken (None: still adding)
         self._cond = threading.Condition()
         self._error: BaseException | None = None
-        ctx = context or multiprocessing.get_context()
-        self._processes = []
-        self._conns = []
-        for _ in range(workers):
-            mine, theirs = ctx.Pipe()
-            process = ctx.Process(target=_serve, args=(theirs, mine, init, args), daemon=True)
-            process.start()
-            theirs.close()
-            self._processes.append(process)
-            self._conns.append(mine)
+        self._workers = [_Worker(fresh, init, args) for _ in range(workers)]
         # Threads only once every worker is forked (forking a threaded process is unsafe).
         self._threads: list[threading.Thread] = []
-        for conn in self._conns:
+        for worker in self._workers:
             sent: queue.SimpleQueue[range | None] = queue.SimpleQueue()
             # One message waits behind the one the worker is on, so that it never idles.
             slots = threading.Semaphore(2)
             for target in (self._send, self._receive):
-                thread = threading.Thread(target=target, args=(conn, sent, slots), daemon=True)
+                thread = threading.Thread(target=target, args=(worker, sent, slots), daemon=True)
                 thread.start()
                 self._threads.append(thread)
 
@@ -121,21 +200,10 @@ class Sharing(Generic[T, R]):
         done = not any(thread.is_alive() for thread in self._threads)
         if not done:
             self._fail(RuntimeError("stopped"))  # wakes a sender waiting for tasks
-        for conn, process in zip(self._conns, self._processes, strict=True):
-            if done:
-                with contextlib.suppress(OSError):  # a worker that is gone needs no goodbye
-                    conn.send_bytes(b"")
-            else:
-                process.terminate()
-        for process in self._processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-                process.join()
+        for worker in self._workers:
+            worker.end(now=not done)
         for thread in self._threads:
             thread.join()
-        for conn in self._conns:
-            conn.close()
 
     def _fail(self, exc: BaseException) -> None:
         with self._cond:
@@ -153,7 +221,7 @@ class Sharing(Generic[T, R]):
                     if self._back is None:  # still adding: whatever is there, up to the most
                         count = min(left, MOST_PER_MESSAGE)
                     else:  # a share of what is left, so that both ends meet at about once
-                        count = max(1, min(MOST_PER_MESSAGE, left // (4 * len(self._conns))))
+                        count = max(1, min(MOST_PER_MESSAGE, left // (4 * len(self._workers))))
                     taken = range(self._front, self._front + count)
                     self._front += count
                     return taken
@@ -162,7 +230,7 @@ class Sharing(Generic[T, R]):
                 self._cond.wait()
 
     def _send(
-        self, conn: Connection, sent: queue.SimpleQueue[range | None], slots: threading.Semaphore
+        self, worker: _Worker, sent: queue.SimpleQueue[range | None], slots: threading.Semaphore
     ) -> None:
         try:
             while True:
@@ -171,7 +239,7 @@ class Sharing(Generic[T, R]):
                 if not taken:
                     return
                 message = [self.tasks[index] for index in taken]
-                conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+                worker.outbox.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
                 sent.put(taken)
         except BaseException as exc:  # raised again by wait()
             self._fail(exc)
@@ -179,11 +247,11 @@ class Sharing(Generic[T, R]):
             sent.put(None)
 
     def _receive(
-        self, conn: Connection, sent: queue.SimpleQueue[range | None], slots: threading.Semaphore
+        self, worker: _Worker, sent: queue.SimpleQueue[range | None], slots: threading.Semaphore
     ) -> None:
         try:
             while (taken := sent.get()) is not None:
-                ok, value = pickle.loads(conn.recv_bytes())
+                ok, value = pickle.loads(worker.inbox.recv_bytes())
                 slots.release()
                 if not ok:
                     raise value
@@ -192,3 +260,7 @@ class Sharing(Generic[T, R]):
         except BaseException as exc:  # raised again by wait()
             self._fail(exc)
             slots.release()  # a sender waiting for a slot then sees the failure
+
+
+if __name__ == "__main__":
+    _main()

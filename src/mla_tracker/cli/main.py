@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "restore": "mla_tracker.cli.backup:restore",
     "serve": "mla_tracker.cli.server:serve",
     "webhooks": "mla_tracker.cli.webhooks:webhooks",
+    "witness": "mla_tracker.cli.witness:witness",
     "worker": "mla_tracker.cli.worker:worker",
 }
 

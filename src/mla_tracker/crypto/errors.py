@@ -85,3 +85,10 @@ class NoteError(CryptoError):
 
     problem: ClassVar[str] = "bad-note"
     title: ClassVar[str] = "Signed note refused"
+
+
+class CosignatureError(NoteError):
+    """A witness cosignature (C2SP tlog-cosignature) is malformed, missing or does not verify."""
+
+    problem: ClassVar[str] = "bad-cosignature"
+    title: ClassVar[str] = "Cosignature refused"

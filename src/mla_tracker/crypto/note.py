@@ -72,15 +72,68 @@ def _check_text(text: str) -> None:
     _check_chars(text, "note text")
 
 
-def ed25519_key_id(name: str, public_raw: bytes) -> int:
-    """Key ID = SHA-256(key name || 0x0A || 0x01 || 32-byte Ed25519 public key)[:4], big-endian."""
-    digest = hashlib.sha256(name.encode() + b"\n" + bytes([SIG_TYPE_ED25519]) + public_raw).digest()
+def check_key_name(name: str) -> None:
+    """Raise NoteError unless `name` may be a signed-note key name."""
+    _check_key_name(name)
+
+
+def check_note_text(text: str) -> None:
+    """Raise NoteError unless `text` may be a note text (UTF-8, no controls, final newline)."""
+    _check_text(text)
+
+
+def strict_b64decode(text: str, what: str) -> bytes:
+    """Canonical standard padded base64 only; NoteError naming `what` otherwise."""
+    return _strict_b64decode(text, what)
+
+
+def key_id_for(name: str, sig_type: int, public_raw: bytes) -> int:
+    """Key ID = SHA-256(key name || 0x0A || signature type || public key)[:4], big-endian."""
+    # signed-note "§Verifier keys": the ID commits to the name, the type and the key, so one
+    # public key under two signature types (a cosignature's 0x04) has two different IDs.
+    digest = hashlib.sha256(name.encode() + b"\n" + bytes([sig_type]) + public_raw).digest()
     return int.from_bytes(digest[:4], "big")
 
 
+def ed25519_key_id(name: str, public_raw: bytes) -> int:
+    """Key ID = SHA-256(key name || 0x0A || 0x01 || 32-byte Ed25519 public key)[:4], big-endian."""
+    return key_id_for(name, SIG_TYPE_ED25519, public_raw)
+
+
+def format_vkey(name: str, sig_type: int, public_raw: bytes) -> str:
+    """The verifier key string `<name>+<hex key id>+<base64(type || public key)>`."""
+    key = base64.b64encode(bytes([sig_type]) + public_raw).decode("ascii")
+    return f"{name}+{key_id_for(name, sig_type, public_raw):08x}+{key}"
+
+
 def _vkey(name: str, public_raw: bytes) -> str:
-    key = base64.b64encode(bytes([SIG_TYPE_ED25519]) + public_raw).decode("ascii")
-    return f"{name}+{ed25519_key_id(name, public_raw):08x}+{key}"
+    return format_vkey(name, SIG_TYPE_ED25519, public_raw)
+
+
+def parse_vkey(vkey: str, sig_type: int, what: str) -> tuple[str, bytes]:
+    """Name and 32-byte Ed25519 key of a verifier key of `sig_type`, its key ID checked."""
+    # The base64 part may itself contain '+', so split off name and ID from the left.
+    parts = vkey.split("+", 2)
+    if len(parts) != 3:
+        raise NoteError("a verifier key is <name>+<key id>+<key>")
+    name, key_id, key64 = parts
+    _check_key_name(name)
+    if not _HEX_KEY_ID.fullmatch(key_id):
+        raise NoteError("a verifier key id is 8 lowercase hex digits")
+    blob = _strict_b64decode(key64, "verifier key")
+    if len(blob) != 33 or blob[0] != sig_type:
+        raise NoteError(
+            f"only {what} verifier keys (type 0x{sig_type:02x}, 32 bytes) are supported"
+        )
+    if key_id_for(name, sig_type, blob[1:]) != int(key_id, 16):
+        raise NoteError(f"verifier key id {key_id} does not match name and key")
+    return name, blob[1:]
+
+
+def signature_line(name: str, key_id: int, signature: bytes) -> str:
+    """One signature line: em dash, space, key name, space, base64(key ID || signature)."""
+    blob = base64.b64encode(key_id.to_bytes(4, "big") + signature).decode("ascii")
+    return f"{_SIG_PREFIX}{name} {blob}\n"
 
 
 class NoteSigner:
@@ -104,8 +157,7 @@ class NoteSigner:
         """The signed note: text, a blank line, and one signature line by this key."""
         _check_text(text)
         sig = self._key.sign(text.encode("utf-8"))
-        blob = base64.b64encode(self.key_id.to_bytes(4, "big") + sig).decode("ascii")
-        return f"{text}\n{_SIG_PREFIX}{self.name} {blob}\n"
+        return f"{text}\n{signature_line(self.name, self.key_id, sig)}"
 
 
 @dataclass(frozen=True)
@@ -130,21 +182,8 @@ class NoteVerifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> NoteVerifier:
         """Parse `<name>+<8 hex digits>+<base64(0x01 || 32-byte key)>`, checking the key ID."""
-        # The base64 part may itself contain '+', so split off name and ID from the left.
-        parts = vkey.split("+", 2)
-        if len(parts) != 3:
-            raise NoteError("a verifier key is <name>+<key id>+<key>")
-        name, key_id, key64 = parts
-        _check_key_name(name)
-        if not _HEX_KEY_ID.fullmatch(key_id):
-            raise NoteError("a verifier key id is 8 lowercase hex digits")
-        blob = _strict_b64decode(key64, "verifier key")
-        if len(blob) != 33 or blob[0] != SIG_TYPE_ED25519:
-            raise NoteError("only Ed25519 verifier keys (type 0x01, 32 bytes) are supported")
-        verifier = cls(name, VerifyingKey(blob[1:]))
-        if verifier.key_id != int(key_id, 16):
-            raise NoteError(f"verifier key id {key_id} does not match name and key")
-        return verifier
+        name, raw = parse_vkey(vkey, SIG_TYPE_ED25519, "Ed25519")
+        return cls(name, VerifyingKey(raw))
 
     def verify(self, text: str, signature: bytes) -> None:
         """Raise NoteError unless `signature` (without the key ID) is this key's over text."""

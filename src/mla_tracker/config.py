@@ -51,6 +51,34 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
+def _witnesses(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """MLA_WITNESSES: `<witness verifier key> <URL>` pairs, separated by commas or newlines."""
+    from .crypto.cosignature import WitnessVerifier
+    from .crypto.errors import CryptoError
+
+    raw = env.get("MLA_WITNESSES", "")
+    pairs: list[tuple[str, str]] = []
+    for item in raw.replace("\n", ",").split(","):
+        if not item.strip():
+            continue
+        fields = item.split()
+        if len(fields) != 2:
+            raise ConfigError(
+                f"MLA_WITNESSES: each witness is '<verifier key> <URL>', got {item.strip()!r}"
+            )
+        vkey, url = fields
+        try:
+            WitnessVerifier.from_vkey(vkey)
+        except CryptoError as exc:
+            raise ConfigError(f"MLA_WITNESSES: {vkey!r} is not a witness key: {exc}") from exc
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"MLA_WITNESSES: {url!r} is not an http(s) URL")
+        if any(vkey == known for known, _ in pairs):
+            raise ConfigError(f"MLA_WITNESSES: {vkey} is listed twice")
+        pairs.append((vkey, url))
+    return tuple(pairs)
+
+
 def _log_format(env: Mapping[str, str]) -> str:
     value = env.get("MLA_LOG_FORMAT", "").strip().lower() or "json"
     if value not in ("json", "text"):
@@ -109,6 +137,9 @@ class Settings:
     db_pool_size: int = 20
     worker_interval_seconds: float = 1.0
     worker_lease_seconds: int = 60
+    #: Witnesses the worker pushes each new checkpoint to (MLA_WITNESSES): pairs of a
+    #: witness verifier key and the witness's submission URL prefix (docs/audit.md).
+    witnesses: tuple[tuple[str, str], ...] = ()
 
     @property
     def resolved_blob_dir(self) -> Path:
@@ -160,4 +191,5 @@ class Settings:
             ),
             webhook_timeout_seconds=_positive_float(env, "MLA_WEBHOOK_TIMEOUT_SECONDS", 10.0),
             webhook_allow_loopback_http=_flag(env, "MLA_WEBHOOK_ALLOW_LOOPBACK_HTTP"),
+            witnesses=_witnesses(env),
         )

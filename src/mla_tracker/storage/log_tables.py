@@ -55,3 +55,24 @@ class LogCheckpointRow(Base):
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     note: Mapped[str] = mapped_column(Text())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LogCosignatureRow(Base):
+    """A witness's cosignature (C2SP tlog-cosignature) of the checkpoint of one tree size.
+
+    Stored only once it verified with the witness's key; served appended to that
+    checkpoint's note (docs/audit.md, "Witnesses").
+    """
+
+    __tablename__ = "log_cosignatures"
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    #: The witness's verifier key `<name>+<hex id>+<base64(0x04 || key)>` (MLA_WITNESSES).
+    witness_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    witness_name: Mapped[str] = mapped_column(String(256))
+    #: The note signature line, with its final newline.
+    line: Mapped[str] = mapped_column(Text())
+    #: The time the witness states in its cosignature (unix seconds).
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_log_cosignatures_witness", "witness_key", "size"),)

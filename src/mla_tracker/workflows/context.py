@@ -55,3 +55,5 @@ class Context:
     deadline_rules: DeadlineRules = DEFAULTS
     #: This process's log integrator (workflows.log.Integrator), when one runs.
     integrator: Any = None
+    #: Witnesses to push checkpoints to: (witness verifier key, submission URL) pairs.
+    witnesses: tuple[tuple[str, str], ...] = ()

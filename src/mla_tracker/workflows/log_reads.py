@@ -1,9 +1,10 @@
 """Reading the transparency log: checkpoints, proofs and entries, each for whom it is meant.
 
-Checkpoints and consistency proofs carry no data of any request: anyone may read them (a
-witness needs nothing else). Entries and inclusion proofs name a request's statements:
-auditors read all, a party the entries of its own requests, everyone the key events (the
-key directory is public). Everyone else gets 404, as for requests.
+Checkpoints (with the witnesses' cosignatures) and consistency proofs carry no data of any
+request: anyone may read them (a witness needs nothing else). Entries and inclusion proofs
+name a request's statements: auditors read all, a party the entries of its own requests,
+everyone the key events (the key directory is public). Everyone else gets 404, as for
+requests.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..crypto import merkle
 from ..storage.db import transaction
-from ..storage.log_tables import LogCheckpointRow, LogEntryRow
+from ..storage.log_tables import LogCheckpointRow, LogCosignatureRow, LogEntryRow
 from ..storage.tables import RequestRow
 from .context import Context
 from .errors import InvalidQuery, NotFound
@@ -37,24 +38,32 @@ class Inclusion:
     proof: Sequence[bytes]
 
 
-async def latest_checkpoint(ctx: Context) -> LogCheckpointRow:
-    """The newest signed checkpoint (404 while the log is empty)."""
+async def checkpoint_note(ctx: Context, size: int | None = None, *, witnessed: bool = False) -> str:
+    """A checkpoint's signed note (latest, of `size`, or the latest a witness cosigned), with
+    every stored witness cosignature line appended: a signed note with several signatures."""
     async with transaction(ctx.sessions, write=False) as session:
-        row = await session.scalar(
-            select(LogCheckpointRow).order_by(LogCheckpointRow.size.desc()).limit(1)
+        if size is None and witnessed:
+            size = await session.scalar(select(func.max(LogCosignatureRow.size)))
+            if size is None:
+                raise NotFound("no checkpoint is cosigned by a witness yet")
+        if size is None:
+            row = await session.scalar(
+                select(LogCheckpointRow).order_by(LogCheckpointRow.size.desc()).limit(1)
+            )
+            if row is None:
+                raise NotFound("the log has no checkpoint yet")
+        else:
+            row = await session.get(LogCheckpointRow, size)
+            if row is None:
+                raise NotFound(f"no checkpoint of size {size}")
+        lines = await session.scalars(
+            select(LogCosignatureRow.line)
+            .where(LogCosignatureRow.size == row.size)
+            .order_by(LogCosignatureRow.witness_name, LogCosignatureRow.witness_key)
         )
-    if row is None:
-        raise NotFound("the log has no checkpoint yet")
-    return row
-
-
-async def checkpoint_at(ctx: Context, size: int) -> LogCheckpointRow:
-    """The signed checkpoint of one tree size."""
-    async with transaction(ctx.sessions, write=False) as session:
-        row = await session.get(LogCheckpointRow, size)
-    if row is None:
-        raise NotFound(f"no checkpoint of size {size}")
-    return row
+        # The log's own signature stays first; signed-note verifiers skip lines of keys they
+        # do not know, so a client that knows no witness reads the note as before.
+        return row.note + "".join(lines)
 
 
 def _own_requests(agency_id: str) -> object:

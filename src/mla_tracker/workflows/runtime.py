@@ -45,4 +45,5 @@ def context_for(
         operator_token_hash=hash_token(settings.operator_token)
         if settings.operator_token
         else None,
+        witnesses=settings.witnesses,
     )

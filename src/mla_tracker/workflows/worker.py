@@ -1,4 +1,4 @@
-"""The worker loop: deadline sweeps and webhook dispatch, every `interval` seconds.
+"""The worker loop: deadline sweeps, witness pushes and webhook dispatch, every `interval` s.
 
 `mla worker` runs it on its own; `mla serve` runs one in-process unless `--no-worker`.
 Any number may run against one database: each step coordinates through it (deadline_worker
@@ -16,7 +16,7 @@ import uuid
 from datetime import timedelta
 
 from ..errors import MlaError
-from . import deadline_worker, webhooks
+from . import deadline_worker, webhooks, witnessing
 from .context import Context
 
 log = logging.getLogger("mla_tracker.worker")
@@ -28,7 +28,7 @@ def worker_name() -> str:
 
 
 async def tick(ctx: Context, owner: str, *, lease: timedelta) -> deadline_worker.SweepReport:
-    """One round: a deadline sweep, then one webhook dispatch."""
+    """One round: a deadline sweep, the latest checkpoint to the witnesses, a webhook dispatch."""
     report = await deadline_worker.sweep(ctx, owner, lease=lease)
     if report.acted or report.outcomes.get("busy"):
         log.info(
@@ -37,6 +37,10 @@ async def tick(ctx: Context, owner: str, *, lease: timedelta) -> deadline_worker
             report.claimed,
             report.outcomes,
         )
+    try:
+        await witnessing.push_once(ctx)
+    except Exception:  # witnesses are optional: whatever went wrong, deadlines and webhooks go on
+        log.exception("witness push failed")
     await webhooks.dispatch_once(ctx, owner=owner)
     return report
 

@@ -93,12 +93,15 @@ class LogController(Controller):
         self,
         ctx: NamedDependency[Context],
         size: Annotated[int | None, QueryParameter(ge=1, le=_MAX_INT)] = None,
+        witnessed: Annotated[
+            bool,
+            QueryParameter(description="the latest checkpoint a witness cosigned (no size)"),
+        ] = False,
     ) -> Response[str]:
-        """The latest signed checkpoint (or the one of `size`) as a C2SP signed note."""
-        row = await (
-            log_reads.latest_checkpoint(ctx) if size is None else log_reads.checkpoint_at(ctx, size)
-        )
-        return Response(row.note, media_type=_NOTE)
+        """The latest signed checkpoint (or the one of `size`) as a C2SP signed note, with
+        the witnesses' cosignature lines (C2SP tlog-cosignature) after the log's signature."""
+        note = await log_reads.checkpoint_note(ctx, size, witnessed=witnessed)
+        return Response(note, media_type=_NOTE)
 
     @get("/key")
     async def key(self, ctx: NamedDependency[Context]) -> LogKeyOut:

@@ -3,6 +3,7 @@
 In the spirit of C2SP tlog-proof: the signed checkpoint, the log's verifier key, every
 statement of the request and the full key-event chain of every agency involved, each with
 its inclusion proof in the checkpoint's tree, and the custody assertions of its packages.
+The checkpoint note keeps the witnesses' cosignatures the hub served with it.
 Whoever receives it checks it with `mla audit verify FILE`, pinning the log key they got
 from the hub's well-known URL (`--log-key`).
 """
@@ -10,6 +11,7 @@ from the hub's well-known URL (`--log-key`).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -21,8 +23,8 @@ from ..crypto.errors import CryptoError
 from ..crypto.keyhistory import KeyHistory
 from ..crypto.keys import VerifyingKey
 from ..domain.errors import DomainError
+from .checkpoints import check_witnesses, open_checkpoint
 from .report import Report
-from .verify import open_checkpoint
 
 FORMAT = "https://mla-tracker.dev/audit-bundle/v1"
 
@@ -59,30 +61,40 @@ def _proved(api: Any, digest: str, size: int, body: str | None = None) -> Bundle
     )
 
 
-def build_bundle(api: Any, request_id: str, *, with_bodies: bool, patience: float = 10.0) -> bytes:
+def build_bundle(
+    api: Any,
+    request_id: str,
+    *,
+    with_bodies: bool,
+    witnessed: bool = False,
+    patience: float = 10.0,
+) -> bytes:
     """Fetch one request's bundle from the hub through `api` (cli.client.Api).
 
     Entries queued but not yet integrated have no proof: wait (up to `patience` seconds)
-    for a checkpoint that holds them all.
+    for a checkpoint that holds them all. `witnessed`: use the latest checkpoint a witness
+    cosigned (its note carries the cosignatures), waiting likewise for one that holds them.
     """
     import click
 
     deadline = time.monotonic() + patience
     while True:
         try:
-            return _build(api, request_id, with_bodies=with_bodies)
+            return _build(api, request_id, with_bodies=with_bodies, witnessed=witnessed)
         except click.ClickException as exc:
-            if "not in the tree" not in exc.message and "queued" not in exc.message:
+            waiting = ("not in the tree", "queued", "cosigned by a witness yet")
+            if not any(words in exc.message for words in waiting):
                 raise
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
 
 
-def _build(api: Any, request_id: str, *, with_bodies: bool) -> bytes:
+def _build(api: Any, request_id: str, *, with_bodies: bool, witnessed: bool) -> bytes:
     key = api.call("GET", "/v1/log/key")
     server = api.call("GET", "/v1/server-key")
-    checkpoint = api.text("/v1/log/checkpoint")
+    # The note is kept whole, witnesses' cosignature lines included.
+    checkpoint = api.text("/v1/log/checkpoint" + ("?witnessed=true" if witnessed else ""))
     size = int(checkpoint.splitlines()[1])
     rows = api.call("GET", f"/v1/requests/{request_id}/statements")
     request = api.call("GET", f"/v1/requests/{request_id}")
@@ -125,8 +137,13 @@ def _envelope(item: BundleEntry, where: str) -> dsse.Envelope:
     return wire.decode(wire.b64decode(item.entry, where), dsse.Envelope, where)
 
 
-def verify_bundle(data: bytes, *, log_key: str | None = None) -> Report:
-    """Check a bundle with no network; every failure lands in the report."""
+def verify_bundle(
+    data: bytes, *, log_key: str | None = None, witnesses: Sequence[str] = ()
+) -> Report:
+    """Check a bundle with no network; every failure lands in the report.
+
+    `witnesses`: verifier keys of witnesses whose cosignature the checkpoint must carry.
+    """
     report = Report(by_proof=True)
     try:
         bundle = wire.decode(data, Bundle, "bundle")
@@ -144,6 +161,7 @@ def verify_bundle(data: bytes, *, log_key: str | None = None) -> Report:
         report.fail("checkpoint", str(exc))
         return report
     report.checkpoint_size = checkpoint.size
+    check_witnesses(bundle.checkpoint, checkpoint, witnesses, report)
     for label, items in (
         ("key event", bundle.key_events),
         ("statement", bundle.statements),

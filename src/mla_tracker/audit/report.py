@@ -36,6 +36,8 @@ class Report:
     by_proof: bool = False
     recoveries: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    #: One line per witness whose cosignature of the checkpoint verified (`--witness`).
+    witnesses: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -60,6 +62,7 @@ class Report:
         """The report as text lines."""
         out = [
             f"checkpoint: tree size {self.checkpoint_size}",
+            *(f"witness: {w}" for w in self.witnesses),
             f"log entries checked: {self.entries} "
             + ("(inclusion proofs)" if self.by_proof else "(root recomputed)"),
             f"key events verified: {self.key_events}",

@@ -35,10 +35,11 @@ from ..crypto.keyevents import KEY_EVENT_PAYLOAD_TYPE
 from ..crypto.keyhistory import KeyHistory
 from ..crypto.keys import VerifyingKey
 from ..crypto.log_entry import digest_of, entry_of
-from ..crypto.note import Checkpoint, NoteVerifier, open_note
+from ..crypto.note import Checkpoint
 from ..crypto.statement import PAYLOAD_TYPE as STATEMENT_PAYLOAD_TYPE
 from ..crypto.statement import digest
 from ..domain.errors import DomainError
+from .checkpoints import open_checkpoint
 from .pool import Sharing
 from .report import Report
 
@@ -95,11 +96,6 @@ def root_of(leaves: Iterable[bytes]) -> bytes:
             up.append(level[-1])
         level = up
     return level[0]
-
-
-def open_checkpoint(note: str, verifier_key: str) -> Checkpoint:
-    """The checkpoint a note carries, if the log's key signed it; raises NoteError."""
-    return Checkpoint.parse(open_note(note, NoteVerifier.from_vkey(verifier_key)))
 
 
 def _canonical_envelope(item: Entry) -> dsse.Envelope:

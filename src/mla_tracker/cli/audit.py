@@ -15,12 +15,16 @@ from .client import Api, api_options
 PAGE = 1000
 
 
-def _fetch_all(api: Api, *, label: str) -> Any:
-    """Everything an auditor sees, with a progress bar; returns audit.verify.Fetched."""
+def _fetch_all(api: Api, *, label: str, witnessed: bool = False) -> Any:
+    """Everything an auditor sees, with a progress bar; returns audit.verify.Fetched.
+
+    `witnessed`: audit the latest checkpoint a witness cosigned, not the very latest, which
+    the hub may not have pushed to its witnesses yet.
+    """
     from ..audit.verify import Entry, Fetched
 
     key = api.call("GET", "/v1/log/key")
-    note = api.text("/v1/log/checkpoint")
+    note = api.text("/v1/log/checkpoint" + ("?witnessed=true" if witnessed else ""))
     size = int(note.splitlines()[1]) if len(note.splitlines()) > 1 else 0
     server = api.call("GET", "/v1/server-key")
     entries: list[Entry] = []
@@ -85,6 +89,13 @@ def audit() -> None:
     help="the log's note verifier key you trust (from /.well-known/mla-tracker-log-key); "
     "a bundle or hub signed by another key fails",
 )
+@click.option(
+    "--witness",
+    "witness_keys",
+    multiple=True,
+    help="a witness's verifier key (repeatable): the checkpoint must carry a valid "
+    "cosignature by each",
+)
 def verify(
     url: str,
     token: str | None,
@@ -93,27 +104,33 @@ def verify(
     state: Path | None,
     workers: int | None,
     log_key: str | None,
+    witness_keys: tuple[str, ...],
 ) -> None:
     """Verify everything you may see (online), or one exported bundle (offline, BUNDLE).
 
     Online: the checkpoint's signature, every log entry against its root, consistency with
     the checkpoint this auditor trusted last (a rollback or fork fails), every key event,
     every request's chain, and that every statement is in the log. Exits 0 only if all holds.
+    With --witness, the latest checkpoint the hub's witnesses cosigned is audited, and it
+    must carry a valid cosignature by each witness given.
     Examples: MLA_KEY=keys/audit/signing.key mla audit verify;
-    mla audit verify case-0142.bundle
+    mla audit verify case-0142.bundle --witness "witness.example.org/w1+3789779f+BKiA…"
     """
     if bundle is not None:
         from ..audit.bundle import verify_bundle
 
-        report = verify_bundle(bundle.read_bytes(), log_key=log_key)
+        report = verify_bundle(bundle.read_bytes(), log_key=log_key, witnesses=witness_keys)
         _print(report.lines())
         sys.exit(0 if report.ok else 1)
     from ..audit import state as trusted
+    from ..audit.checkpoints import check_witnesses
     from ..audit.verify import audit as run_audit
 
     api = Api(url, token)
-    fetched = _fetch_all(api, label="fetching")
+    fetched = _fetch_all(api, label="fetching", witnessed=bool(witness_keys))
     report, checkpoint = run_audit(fetched, workers=workers)
+    if checkpoint is not None:
+        check_witnesses(fetched.log_note, checkpoint, witness_keys, report)
     if log_key is not None and log_key != fetched.verifier_key:
         report.fail("log key", f"the hub signs with {fetched.verifier_key}, not {log_key}")
     path = state or trusted.default_state_file()
@@ -159,6 +176,11 @@ def verify(
 @click.option("--request", "request_id", required=True, type=click.UUID)
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--with-bodies", is_flag=True, help="include statement bodies (parties only)")
+@click.option(
+    "--witnessed",
+    is_flag=True,
+    help="use the latest checkpoint the hub's witnesses cosigned (for `verify --witness`)",
+)
 def export(
     url: str,
     token: str | None,
@@ -166,6 +188,7 @@ def export(
     request_id: Any,
     output: Path,
     with_bodies: bool,
+    witnessed: bool,
 ) -> None:
     """Write one self-contained, offline-verifiable bundle of a request.
 
@@ -175,7 +198,9 @@ def export(
     """
     from ..audit.bundle import build_bundle
 
-    data = build_bundle(Api(url, token), str(request_id), with_bodies=with_bodies)
+    data = build_bundle(
+        Api(url, token), str(request_id), with_bodies=with_bodies, witnessed=witnessed
+    )
     output.write_bytes(data)
     click.echo(f"wrote {output} ({len(data)} bytes)")
 

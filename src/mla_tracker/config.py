@@ -133,7 +133,7 @@ class Settings:
     #: on unless `--no-worker`; its tick (MLA_WORKER_INTERVAL_MS) and how long a claim is
     #: held before another worker may take it over (MLA_WORKER_LEASE_SECONDS).
     in_process_worker: bool = False
-    #: PostgreSQL connections each process keeps (MLA_DB_POOL_SIZE; as many again in a burst).
+    #: PostgreSQL connections each process keeps, and no more (MLA_DB_POOL_SIZE).
     db_pool_size: int = 20
     worker_interval_seconds: float = 1.0
     worker_lease_seconds: int = 60

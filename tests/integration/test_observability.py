@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from prometheus_client.parser import text_string_to_metric_families
 
-from mla_tracker.api.observability import log_handler
+from mla_tracker.api.logs import log_handler
 from mla_tracker.crypto.keys import SigningKey
 from tests.integration.conftest import Cast, in_execution
 from tests.support import OPERATOR_TOKEN, Hub, envelope_json, mla_content

@@ -115,8 +115,9 @@ def test_proxy_sends_to_the_api_port() -> None:
     assert "client_max_body_size 0;" in config  # evidence packages stream through
 
 
-def test_postgres_takes_every_pool_at_its_burst() -> None:
-    """Each process may hold its pool and as many again: all of them fit max_connections."""
+def test_postgres_takes_every_pool_at_once() -> None:
+    """Each process holds at most its pool (no overflow): all of them fit max_connections,
+    with as much again to spare for operators' sessions and a rolling restart."""
     command = SERVICES["db"]["command"]
     limit = int(command[command.index("-c") + 1].removeprefix("max_connections="))
     replicas = int(

@@ -47,12 +47,8 @@ from .controllers.webhooks import STATE_KEY as WEBHOOK_STATE_KEY
 from .controllers.webhooks import WebhookController
 from .controllers.whoami import whoami
 from .deps import provide_context
-from .observability import (
-    PROMETHEUS,
-    ObservabilityMiddleware,
-    metrics,
-    provide_observed_principal,
-)
+from .metrics import metrics
+from .observability import ObservabilityMiddleware, provide_observed_principal
 from .openapi import FinishedJson, FinishedSwagger
 from .problems import EXCEPTION_HANDLERS
 from .strict_json import strict_json_body
@@ -131,9 +127,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = create_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
-        ctx = context_for(
-            settings, engine, legal=legal, deadline_rules=deadline_rules, clock=clock
-        )
+        ctx = context_for(settings, engine, legal=legal, deadline_rules=deadline_rules, clock=clock)
         written = await ensure_operator_token(ctx, settings)
         if written:
             log.warning("operator token written to %s (mode 0600); keep it secret", written)
@@ -213,7 +207,6 @@ def create_app(
         ),
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,
-        middleware=[PROMETHEUS.middleware],
         # Logging is the process's business (`mla serve`), not each app's: litestar's default
         # would reconfigure the root logger in its own format.
         logging_config=None,

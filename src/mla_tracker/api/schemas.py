@@ -12,6 +12,7 @@ from ..crypto import wire
 from ..domain.deadline_clock import Deadline, Status
 from ..domain.deadlines import DeadlineKind, Unit
 from ..domain.model import Action, AgencyRole, Kind, Party, State, Urgency
+from ..storage.request_reads import RequestView
 from ..storage.tables import (
     CustodyRow,
     PackageRow,
@@ -121,7 +122,7 @@ class CompletenessOut(msgspec.Struct, frozen=True):
     missing: list[MissingOut]
 
 
-def _summary_fields(row: RequestRow, bodies: bool) -> dict[str, Any]:
+def _summary_fields(row: RequestRow | RequestView, bodies: bool) -> dict[str, Any]:
     fields = {
         "id": row.id,
         "kind": row.kind,
@@ -148,12 +149,12 @@ def _summary_fields(row: RequestRow, bodies: bool) -> dict[str, Any]:
 BODY_FIELDS = ("case_reference", "respond_by", "preserved_until", "linked_request_id")
 
 
-def request_summary(row: RequestRow, *, bodies: bool) -> RequestSummary:
+def request_summary(row: RequestRow | RequestView, *, bodies: bool) -> RequestSummary:
     """Map a request projection, without its content."""
     return RequestSummary(**_summary_fields(row, bodies))
 
 
-def request_out(row: RequestRow, *, bodies: bool) -> RequestOut:
+def request_out(row: RequestRow | RequestView, *, bodies: bool) -> RequestOut:
     """Map a request projection with its content (parties only)."""
     return RequestOut(**_summary_fields(row, bodies), content=row.content if bodies else None)
 

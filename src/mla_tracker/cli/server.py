@@ -127,7 +127,7 @@ def serve(host: str | None, port: int | None, no_migrate: bool, no_worker: bool)
         app = create_app(settings)
     except LegalDataInvalid as exc:
         raise click.ClickException(f"MLA_LEGAL_FILE: {exc}") from exc
-    from ..api.observability import configured_logging
+    from ..api.logs import configured_logging
 
     with configured_logging(settings.log_format):
         logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -63,7 +63,7 @@ def worker(once: bool, interval: float | None) -> None:
     """
     _private_files()
     settings = _settings()
-    from ..api.observability import configured_logging
+    from ..api.logs import configured_logging
     from ..domain.legal_profile import LegalDataInvalid
 
     try:

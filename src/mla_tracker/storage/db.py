@@ -66,7 +66,7 @@ _NETWORK_ERRNOS = frozenset(
 )
 #: SQLSTATE classes of a server going away: 08 connection exception, 57P operator
 #: intervention (admin shutdown, cannot connect now), 53300 too many connections.
-_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
+UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -81,7 +81,7 @@ def is_unavailable(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         state = str(getattr(exc.orig, "sqlstate", "") or "")
-        if state.startswith(_UNAVAILABLE_SQLSTATES):
+        if state.startswith(UNAVAILABLE_SQLSTATES):
             return True
         # SQLite past its busy timeout: another process holds the write lock.
         return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc)
@@ -93,9 +93,10 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-#: Connections each process keeps open to PostgreSQL, and how many more it may open under
-#: a burst (MLA_DB_POOL_SIZE; closed again when returned, so keep bursts rare).
+#: Connections each process keeps open to PostgreSQL (MLA_DB_POOL_SIZE), and no more.
 DEFAULT_POOL_SIZE = 20
+#: Seconds a task waits for a pooled connection before answering 503.
+POOL_TIMEOUT = 30.0
 
 
 def create_engine(
@@ -116,9 +117,15 @@ def create_engine(
     if not pool:
         kwargs["poolclass"] = NullPool
     else:
-        # A connection opened and closed per request costs more than the request itself
-        # (TCP, an SSL attempt, authentication): the pool must cover the usual concurrency.
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+        # No overflow: a connection opened and closed per request costs more than the
+        # request itself (TCP, an SSL attempt, authentication), and overflow connections
+        # are closed on return whenever the pool is full, so a load above the pool size
+        # churned them (issue 13). Beyond the pool, tasks wait their turn instead; no task
+        # ever holds two connections at once (tests/integration/test_pool.py), so waiting
+        # cannot deadlock.
+        kwargs.update(
+            pool_size=pool_size, max_overflow=0, pool_timeout=POOL_TIMEOUT, pool_recycle=1800
+        )
     return create_async_engine(url, **kwargs)
 
 

@@ -17,11 +17,9 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ClauseElement
 
-from .db import DatabaseUnavailable, is_unavailable
+from .db import UNAVAILABLE_SQLSTATES, DatabaseUnavailable, is_unavailable
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
-#: SQLSTATE classes of a server going away (as in db.is_unavailable).
-_GONE = ("08", "57P", "53300")
 
 
 def _gone(exc: BaseException) -> bool:
@@ -34,7 +32,7 @@ def _gone(exc: BaseException) -> bool:
     ):
         return True
     state = str(getattr(exc, "sqlstate", "") or "")
-    return isinstance(exc, asyncpg.PostgresError) and state.startswith(_GONE)
+    return isinstance(exc, asyncpg.PostgresError) and state.startswith(UNAVAILABLE_SQLSTATES)
 
 
 class RawRead:
@@ -56,14 +54,21 @@ class RawRead:
 
     async def one_or_none(self, engine: AsyncEngine, **params: Any) -> Sequence[Any] | None:
         """The first row, or None; DatabaseUnavailable when the database is away."""
+        row: Sequence[Any] | None = await self._run(engine, "fetchrow", params)
+        return row
+
+    async def all(self, engine: AsyncEngine, **params: Any) -> list[Sequence[Any]]:
+        """Every row; DatabaseUnavailable when the database is away."""
+        rows: list[Sequence[Any]] = await self._run(engine, "fetch", params)
+        return rows
+
+    async def _run(self, engine: AsyncEngine, method: str, params: dict[str, Any]) -> Any:
         args = [params[name] for name in self.names]
         try:
             async with engine.connect() as conn:
                 fairy: Any = await conn.get_raw_connection()
                 try:
-                    row: Sequence[Any] | None = await fairy.driver_connection.fetchrow(
-                        self.sql, *args
-                    )
+                    return await getattr(fairy.driver_connection, method)(self.sql, *args)
                 except BaseException as exc:
                     # Whatever stopped it (a dead server, a cancelled request), the driver may
                     # be mid-protocol: the pool must never lend this connection again.
@@ -82,4 +87,3 @@ class RawRead:
             raise DatabaseUnavailable(
                 f"the database is unavailable ({exc.__class__.__name__})"
             ) from exc
-        return row

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
@@ -229,45 +229,4 @@ async def statements_of(
     )
     if not with_bodies:
         query = query.options(defer(StatementRow.body, raiseload=True))
-    return (await session.scalars(query)).all()
-
-
-async def search_requests(
-    session: AsyncSession,
-    *,
-    party: str | None,
-    kind: str | None,
-    state: str | None,
-    urgency: str | None,
-    counterparty: str | None,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> Sequence[RequestRow]:
-    """Requests newest first, filtered; `party=None` means every request (auditors)."""
-    query = select(RequestRow).options(defer(RequestRow.content, raiseload=True))
-    for agency in (party, counterparty):
-        if agency is not None:
-            query = query.where(
-                or_(
-                    RequestRow.requesting_agency == agency,
-                    RequestRow.requested_agency == agency,
-                    RequestRow.executing_agency == agency,
-                )
-            )
-    for column, value in (
-        (RequestRow.kind, kind),
-        (RequestRow.state, state),
-        (RequestRow.urgency, urgency),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if after is not None:
-        created, rid = after
-        query = query.where(
-            or_(
-                RequestRow.created_at < created,
-                and_(RequestRow.created_at == created, RequestRow.id < rid),
-            )
-        )
-    query = query.order_by(RequestRow.created_at.desc(), RequestRow.id.desc()).limit(limit)
     return (await session.scalars(query)).all()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..domain.parties import party_of
 from ..storage import repositories as repo
 from ..storage.db import transaction
+from ..storage.request_reads import PageFilter, RequestView, one_request, request_page
 from ..storage.tables import RequestRow, StatementRow
 from .context import Context
 from .errors import Forbidden, InvalidQuery, NotFound
@@ -35,7 +36,7 @@ class RequestFilter:
 class RequestPage:
     """One page of requests and the cursor of the next, if any."""
 
-    items: Sequence[RequestRow]
+    items: Sequence[RequestView]
     next_cursor: str | None
     bodies: bool
 
@@ -44,7 +45,7 @@ class RequestPage:
 class VisibleRequest:
     """A request as one caller may see it: parties read bodies, auditors metadata only."""
 
-    request: RequestRow
+    request: RequestView
     bodies: bool
 
 
@@ -68,7 +69,7 @@ def _reader(principal: Principal) -> str | None:
     return None if principal.is_auditor else principal.agency_id
 
 
-def can_see(principal: Principal, request: RequestRow) -> bool:
+def can_see(principal: Principal, request: RequestRow | RequestView) -> bool:
     """Parties see their requests; auditors see every request's metadata."""
     if principal.is_auditor:
         return True
@@ -85,7 +86,7 @@ def can_see(principal: Principal, request: RequestRow) -> bool:
     )
 
 
-def encode_cursor(row: RequestRow) -> str:
+def encode_cursor(row: RequestRow | RequestView) -> str:
     """An opaque cursor after this row."""
     raw = f"{row.created_at.isoformat()}|{row.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -108,17 +109,18 @@ async def list_requests(ctx: Context, principal: Principal, flt: RequestFilter) 
     """Requests the caller may see, newest first, a page at a time."""
     party = _reader(principal)
     after = decode_cursor(flt.cursor) if flt.cursor else None
-    async with transaction(ctx.sessions, write=False) as session:
-        rows = await repo.search_requests(
-            session,
+    rows = await request_page(
+        ctx.sessions,
+        PageFilter(
             party=party,
+            counterparty=flt.counterparty,
             kind=flt.kind,
             state=flt.state,
             urgency=flt.urgency,
-            counterparty=flt.counterparty,
             after=after,
-            limit=flt.limit + 1,
-        )
+        ),
+        limit=flt.limit + 1,
+    )
     items = rows[: flt.limit]
     more = len(rows) > flt.limit
     cursor = encode_cursor(items[-1]) if more and items else None
@@ -135,13 +137,12 @@ async def visible_request(
     return row
 
 
-async def show_request(
-    ctx: Context, principal: Principal, request_id: uuid.UUID
-) -> VisibleRequest:
+async def show_request(ctx: Context, principal: Principal, request_id: uuid.UUID) -> VisibleRequest:
     """One request, if the caller may see it (else NotFound, so existence does not leak)."""
     _reader(principal)
-    async with transaction(ctx.sessions, write=False) as session:
-        row = await visible_request(session, principal, request_id)
+    row = await one_request(ctx.sessions, request_id)
+    if row is None or not can_see(principal, row):
+        raise NotFound(f"no request {request_id}")
     return VisibleRequest(row, reads_bodies(principal))
 
 

@@ -19,7 +19,7 @@ from ...workflows.context import Context
 from ...workflows.errors import Forbidden
 from ...workflows.evidence import AlreadyStored, NotUploaded, RangeNotSatisfiable
 from ...workflows.principals import Principal
-from ..observability import METRIC_OPT, stored_upload
+from ..metrics import METRIC_OPT, stored_upload
 from ..openapi import raises
 from ..schemas import CustodyOut, PackageOut, custody_out, package_out
 

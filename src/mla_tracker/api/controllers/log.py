@@ -128,7 +128,7 @@ class LogController(Controller):
         ctx: NamedDependency[Context],
         principal: NamedDependency[Principal],
         index: Annotated[int | None, QueryParameter(ge=0, le=_MAX_INT)] = None,
-        digest: Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{64}$")] = None,
+        digest: Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{64}$(?!\n)")] = None,
         size: Annotated[int | None, QueryParameter(ge=1, le=_MAX_INT)] = None,
     ) -> InclusionOut:
         """An entry (by index or payload digest) and its inclusion proof for a checkpoint."""

@@ -19,7 +19,7 @@ from ...workflows import queries, statements
 from ...workflows.context import Context
 from ...workflows.errors import Forbidden, StaleHead
 from ...workflows.principals import Principal
-from ..observability import METRIC_OPT
+from ..metrics import METRIC_OPT
 from ..openapi import BODY_OPT, raises
 from ..schemas import (
     AcceptedOut,

@@ -1,0 +1,148 @@
+"""The request projection as the API reads it: one request, or a page of them.
+
+These are the hottest reads after the token lookup, so they return plain `RequestView`
+records built from columns, not ORM entities (identity map and instrumentation cost more
+than the query), and on PostgreSQL run on the driver directly (raw_reads.py). A page's
+SELECT depends on which filters are given; each shape is built and compiled once.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .db import transaction
+from .raw_reads import RawRead
+from .tables import RequestRow
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """A request's projection as read, in RequestRow's attribute names.
+
+    `content` is None in a page (pages never carry it) and once deleted after retention.
+    """
+
+    id: uuid.UUID
+    kind: str
+    state: str
+    urgency: str
+    requesting_agency: str
+    requested_agency: str
+    executing_agency: str | None
+    case_reference: str
+    respond_by: date | None
+    preserved_until: date | None
+    linked_request_id: uuid.UUID | None
+    conditions_digest: str | None
+    head_seq: int
+    head_digest: str
+    created_at: datetime
+    updated_at: datetime
+    content: dict[str, Any] | None = None
+
+
+_SUMMARY = tuple(
+    getattr(RequestRow, name) for name in RequestView.__dataclass_fields__ if name != "content"
+)
+_ONE = select(*_SUMMARY, RequestRow.content).where(RequestRow.id == bindparam("request_id"))
+_ONE_RAW = RawRead(_ONE)
+
+
+async def one_request(
+    sessions: async_sessionmaker[AsyncSession], request_id: uuid.UUID
+) -> RequestView | None:
+    """One request with its content, or None."""
+    engine = RawRead.engine_of(sessions)
+    if engine is not None:
+        row = await _ONE_RAW.one_or_none(engine, request_id=request_id)
+    else:
+        async with transaction(sessions, write=False) as session:
+            row = (await session.execute(_ONE, {"request_id": request_id})).one_or_none()
+    return None if row is None else RequestView(*row)
+
+
+@dataclass(frozen=True)
+class PageFilter:
+    """A page's filters; `party=None` means every request (auditors)."""
+
+    party: str | None = None
+    counterparty: str | None = None
+    kind: str | None = None
+    state: str | None = None
+    urgency: str | None = None
+    after: tuple[datetime, uuid.UUID] | None = None
+
+
+def _involves(name: str) -> Any:
+    agency: Any = bindparam(name)
+    return or_(
+        RequestRow.requesting_agency == agency,
+        RequestRow.requested_agency == agency,
+        RequestRow.executing_agency == agency,
+    )
+
+
+@functools.cache
+def _page(
+    party: bool, counterparty: bool, kind: bool, state: bool, urgency: bool, after: bool
+) -> tuple[Select[Any], RawRead]:
+    """The page query of one filter shape, and its compiled form for asyncpg."""
+    query = select(*_SUMMARY)
+    if party:
+        query = query.where(_involves("party"))
+    if counterparty:
+        query = query.where(_involves("counterparty"))
+    for given, column in ((kind, "kind"), (state, "state"), (urgency, "urgency")):
+        if given:
+            query = query.where(getattr(RequestRow, column) == bindparam(column))
+    if after:
+        created: Any = bindparam("after_created")
+        rid: Any = bindparam("after_id")
+        query = query.where(
+            or_(
+                RequestRow.created_at < created,
+                and_(RequestRow.created_at == created, RequestRow.id < rid),
+            )
+        )
+    query = query.order_by(RequestRow.created_at.desc(), RequestRow.id.desc())
+    query = query.limit(bindparam("limit"))
+    return query, RawRead(query)
+
+
+async def request_page(
+    sessions: async_sessionmaker[AsyncSession], flt: PageFilter, *, limit: int
+) -> Sequence[RequestView]:
+    """Requests newest first (created_at, then id), filtered, at most `limit`."""
+    query, raw = _page(
+        flt.party is not None,
+        flt.counterparty is not None,
+        flt.kind is not None,
+        flt.state is not None,
+        flt.urgency is not None,
+        flt.after is not None,
+    )
+    params: dict[str, Any] = {
+        "party": flt.party,
+        "counterparty": flt.counterparty,
+        "kind": flt.kind,
+        "state": flt.state,
+        "urgency": flt.urgency,
+        "after_created": flt.after[0] if flt.after else None,
+        "after_id": flt.after[1] if flt.after else None,
+        "limit": limit,
+    }
+    engine = RawRead.engine_of(sessions)
+    if engine is not None:
+        rows: Sequence[Sequence[Any]] = await raw.all(engine, **params)
+    else:
+        async with transaction(sessions, write=False) as session:
+            rows = (await session.execute(query, params)).all()
+    return [RequestView(*row) for row in rows]

@@ -13,8 +13,9 @@ import pytest
 
 from mla_tracker.crypto import dsse
 from mla_tracker.crypto.keys import SigningKey
+from mla_tracker.crypto.login import LOGIN_PAYLOAD_TYPE, encode_login
 from mla_tracker.crypto.statement import GENESIS, PAYLOAD_TYPE
-from tests.integration.conftest import Cast
+from tests.integration.conftest import Cast, in_execution
 from tests.keys_support import key_event, login_token
 from tests.support import Hub, envelope_json, mla_content
 
@@ -398,3 +399,55 @@ async def test_bad_requests_and_agencies(hub: Hub, cast: Cast) -> None:
     await _assert_problem(
         await hub.client.get("/v1/requests", headers={"Authorization": "Bearer mla_nope"}), 401
     )
+
+
+async def test_a_final_newline_is_refused_in_every_digest_and_identifier(
+    hub: Hub, cast: Cast
+) -> None:
+    """Python's `$` also matches before a final newline: no pattern on the wire lets one by."""
+    rid = await in_execution(hub, cast)
+    before = await _snapshot(hub, cast, rid)
+    delivery: dict[str, Any] = {
+        "package_id": "pkg-1",
+        "ciphertext_sha256": "ab" * 32,
+        "ciphertext_size": 10,
+        "files": [{"path": "data/subscriber.csv", "sha256": "cd" * 32, "size": 300}],
+        "recipients": ["age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"],
+    }
+    file = delivery["files"][0]
+    variants = {
+        "package_id": {**delivery, "package_id": "pkg-1\n"},
+        "ciphertext_sha256": {**delivery, "ciphertext_sha256": "ab" * 32 + "\n"},
+        "files[0].sha256": {**delivery, "files": [{**file, "sha256": "cd" * 32 + "\n"}]},
+    }
+    for name, bad in variants.items():
+        problem = await _assert_problem(
+            await hub.act(cast.thai_police, rid, "deliver_evidence", bad), 422
+        )
+        assert "regex" in problem["detail"], (name, problem)
+        assert await _snapshot(hub, cast, rid) == before, name
+    # Agency registration by the operator: the id and the country.
+    for body in (
+        {"id": "la-n\n", "name": "x", "country": "LA", "role": "central_authority"},
+        {"id": "la-n", "name": "x", "country": "LA\n", "role": "central_authority"},
+    ):
+        resp = await hub.client.post("/v1/agencies", json=body, headers=hub.operator)
+        await _assert_problem(resp, 400)
+    assert "la-n" not in {a["id"] for a in (await hub.client.get("/v1/agencies")).json()}
+    # A login naming its key with a final newline is a bad payload, not an unknown key.
+    challenge = (await hub.client.post("/v1/sessions/challenge", json={})).json()["challenge"]
+    payload = encode_login(
+        agency=cast.lao.id,
+        key_id=cast.lao.key.key_id + "\n",
+        challenge=challenge,
+        issued_at=datetime.now(UTC),
+    )
+    envelope = msgspec.to_builtins(dsse.sign(LOGIN_PAYLOAD_TYPE, payload, cast.lao.key))
+    resp = await hub.client.post("/v1/sessions", json={"envelope": envelope})
+    problem = await _assert_problem(resp, 422)
+    assert "key_id" in problem["detail"]
+    # A log entry looked up by digest.
+    resp = await hub.client.get(
+        "/v1/log/proof/inclusion", params={"digest": "ab" * 32 + "\n"}, headers=cast.lao.auth
+    )
+    await _assert_problem(resp, 400)

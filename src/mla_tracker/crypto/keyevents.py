@@ -23,7 +23,9 @@ KEY_EVENT_TYPE = "https://mla-tracker.dev/key-event/v1"
 SERVER_SIGNER = "server"
 
 EventKind = Literal["register", "add", "revoke", "recover"]
-Hex64 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+#: 64 lowercase hex digits, exactly: msgspec searches with Python's `re`, whose `$` also
+#: matches before a final newline, which `(?!\n)` refuses (`\Z` has no ECMA-262 spelling).
+Hex64 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$(?!\n)")]
 
 __all__ = [
     "GENESIS",

@@ -9,7 +9,7 @@ import msgspec
 
 from . import dsse, wire
 from .errors import EnvelopeFormatError
-from .keyevents import rfc3339
+from .keyevents import Hex64, rfc3339
 from .keys import SigningKey
 
 LOGIN_PAYLOAD_TYPE = "application/vnd.mla-tracker.login+json"
@@ -21,7 +21,7 @@ class Login(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tru
 
     type: str
     agency: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    key_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+    key_id: Hex64
     challenge: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     issued_at: datetime
 

@@ -15,12 +15,15 @@ import msgspec
 
 from .model import Kind, Urgency
 
-AgencyId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")]
+# msgspec searches with Python's `re`, whose `$` also matches before a final newline; the
+# `(?!\n)` after it refuses that newline. `\Z` would too, but these patterns are published
+# in the OpenAPI schema, whose (ECMA-262) regexes have no `\Z` and read `$` as the very end.
+AgencyId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$(?!\n)")]
 Text = Annotated[str, msgspec.Meta(max_length=20_000)]
 ShortText = Annotated[str, msgspec.Meta(max_length=500)]
-CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
-Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
-PackageId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,128}$")]
+CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$(?!\n)")]
+Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$(?!\n)")]
+PackageId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,128}$(?!\n)")]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +13,13 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from mla_tracker.api.app import create_app
 from mla_tracker.config import Settings
+from mla_tracker.domain.deadlines import DEFAULTS
+from mla_tracker.domain.legal_profile import DEFAULT_PROFILE
+from mla_tracker.storage.db import create_engine
+from mla_tracker.workflows import webhooks
 from mla_tracker.workflows.context import Context
+from mla_tracker.workflows.runtime import context_for
+from mla_tracker.workflows.webhook_config import WebhookConfig
 from tests.integration.conftest import Cast, in_execution
 from tests.support import Agency, Hub, mla_content
 from tests.webhook_support import FAST, Receiver, drain, local_context, receiving
@@ -228,3 +235,26 @@ async def test_bad_subscriptions_are_problems_and_change_nothing(
             "/v1/webhooks", json={"url": "http://127.0.0.1:9/x"}, headers=cast.lao.auth
         )
         assert resp.status_code == 422 and resp.json()["field"] == "url"
+
+
+async def test_a_tick_sends_as_its_contexts_webhook_config_says(
+    hub: Hub, cast: Cast, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The MLA_WEBHOOK_* settings are read once, into the Context: a tick reads no environment."""
+    monkeypatch.setenv("MLA_WEBHOOK_TIMEOUT_SECONDS", "30")
+    quick = dataclasses.replace(settings, webhook_timeout_seconds=0.3, webhook_max_attempts=1)
+    engine = create_engine(settings.resolved_database_url, pool=False)
+    try:
+        ctx = context_for(quick, engine, legal=DEFAULT_PROFILE, deadline_rules=DEFAULTS)
+        assert ctx.webhooks == WebhookConfig.from_settings(quick)
+        with receiving(Receiver(lambda _n: "sleep", sleep_seconds=5.0)) as rx:
+            hook = await subscribe(hub, cast.lao, rx.url)
+            await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id))
+            started = time.monotonic()
+            assert await webhooks.dispatch_once(ctx, owner="test") == 1
+            assert time.monotonic() - started < 4.0  # the Context's 0.3 s, not 30 s
+    finally:
+        await engine.dispose()
+    [dead] = await delivery_log(hub, cast.lao, hook["id"])
+    assert dead["status"] == "dead" and dead["attempts"] == 1
+    assert dead["last_error"] == "timeout"

@@ -13,6 +13,7 @@ from ..crypto.keys import SigningKey
 from ..domain.deadlines import DEFAULTS, DeadlineRules
 from ..domain.legal_profile import DEFAULT_PROFILE, LegalProfile
 from ..storage.blobs import FileBlobStore
+from .webhook_config import WebhookConfig
 
 
 def utc_now() -> datetime:
@@ -57,3 +58,5 @@ class Context:
     integrator: Any = None
     #: Witnesses to push checkpoints to: (witness verifier key, submission URL) pairs.
     witnesses: tuple[tuple[str, str], ...] = ()
+    #: How webhook deliveries are sent and retried (MLA_WEBHOOK_*, read once with the rest).
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)

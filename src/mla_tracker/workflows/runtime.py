@@ -15,6 +15,7 @@ from ..storage.db import session_factory
 from ..storage.server_key import load_or_create
 from .context import Context, Policy, utc_now
 from .principals import hash_token
+from .webhook_config import WebhookConfig
 
 #: The hub's Ed25519 server key (log checkpoints, custody, its own statements), in the data dir.
 SERVER_KEY_FILE = "server.key"
@@ -46,4 +47,5 @@ def context_for(
         if settings.operator_token
         else None,
         witnesses=settings.witnesses,
+        webhooks=WebhookConfig.from_settings(settings),
     )

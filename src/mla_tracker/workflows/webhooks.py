@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -29,54 +27,19 @@ import msgspec
 from sqlalchemy import Table, bindparam, select, update
 from standardwebhooks import Webhook
 
-from ..config import Settings
 from ..storage.db import transaction
 from ..storage.event_tables import DeliveryRow, EventRow, WebhookRow
 from . import events
 from .context import Context
 
+# Part of this module's interface (dispatch_once takes a config), kept in a module of its own
+# so that the Context can carry one without importing the dispatcher.
+from .webhook_config import CONCURRENCY as CONCURRENCY
+from .webhook_config import WebhookConfig as WebhookConfig
+
 log = logging.getLogger("mla_tracker.webhooks")
 
-#: Deliveries sent at once by one dispatcher.
-CONCURRENCY = 16
 USER_AGENT = "mla-tracker-webhooks/1"
-
-
-@dataclass(frozen=True)
-class WebhookConfig:
-    """How deliveries are sent and retried (MLA_WEBHOOK_* settings)."""
-
-    max_attempts: int = 12
-    backoff_base_seconds: float = 60.0
-    backoff_cap_seconds: float = 21_600.0
-    timeout_seconds: float = 10.0
-    allow_loopback_http: bool = False
-    #: How long a claim holds; None: long enough for a whole batch of timed-out attempts.
-    lease_seconds: float | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WebhookConfig:
-        """The configuration the service settings give."""
-        return cls(
-            max_attempts=settings.webhook_max_attempts,
-            backoff_base_seconds=settings.webhook_backoff_base_seconds,
-            backoff_cap_seconds=settings.webhook_backoff_cap_seconds,
-            timeout_seconds=settings.webhook_timeout_seconds,
-            allow_loopback_http=settings.webhook_allow_loopback_http,
-        )
-
-    def lease(self, limit: int) -> timedelta:
-        """How long a claim of `limit` deliveries holds before another dispatcher may retry."""
-        if self.lease_seconds is not None:
-            return timedelta(seconds=self.lease_seconds)
-        # Every attempt of the batch timing out, CONCURRENCY at a time, plus a margin.
-        rounds = math.ceil(max(1, limit) / CONCURRENCY)
-        return timedelta(seconds=rounds * self.timeout_seconds * 1.5 + 30)
-
-    def backoff(self, attempts: int) -> timedelta:
-        """The wait after the `attempts`-th failed attempt: exponential, capped, full jitter."""
-        ceiling = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** (attempts - 1))
-        return timedelta(seconds=random.uniform(0, ceiling))
 
 
 @dataclass(frozen=True)
@@ -140,9 +103,9 @@ async def dispatch_once(
 ) -> int:
     """One dispatcher tick: publish, claim due deliveries, send, record; how many were sent.
 
-    `config` defaults to the MLA_WEBHOOK_* environment.
+    `config` defaults to the Context's (the process's MLA_WEBHOOK_* settings).
     """
-    config = config or WebhookConfig.from_settings(Settings.from_env())
+    config = config or ctx.webhooks
     await events.publish(ctx)
     claimed = await claim(ctx, owner=owner, limit=limit, lease=config.lease(limit))
     if not claimed:

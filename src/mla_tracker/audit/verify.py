@@ -15,279 +15,66 @@ log entry by the exact bytes, lets the workers check what only they decode (cano
 spelling, the digest the hub claims) while the parent recomputes the leaves and the root,
 and gives up at the first anomaly. The precise checks above then run from scratch and name
 every finding; the fast path never decides that something fails.
+
+Steps 1-3 are in audit.log_checks, the checks of one batch of chains (what every process
+runs) in audit.chains; here, step 4 packed and shared across the processes, the fast path,
+and `audit`, which runs them all.
 """
 
 from __future__ import annotations
 
-import functools
 import gc
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from hashlib import sha256
 
 import msgspec
 
-from .. import protocol
-from ..crypto import dsse, merkle, wire
-from ..crypto.errors import CryptoError, EncodingError
+from ..crypto import dsse
+from ..crypto.errors import CryptoError
 from ..crypto.keyevents import KEY_EVENT_PAYLOAD_TYPE
 from ..crypto.keyhistory import KeyHistory
 from ..crypto.keys import VerifyingKey
 from ..crypto.log_entry import digest_of, entry_of
 from ..crypto.note import Checkpoint
 from ..crypto.statement import PAYLOAD_TYPE as STATEMENT_PAYLOAD_TYPE
-from ..crypto.statement import digest
-from ..domain.errors import DomainError
+from . import chains
 from .checkpoints import open_checkpoint
+from .log_checks import (
+    Entry,
+    Fetched,
+    Logged,
+    canonical_envelope,
+    check_log,
+    key_history,
+    logged_keys,
+    report_recoveries,
+    root_of,
+)
 from .pool import Sharing
 from .report import Report
 
-
-@dataclass(frozen=True)
-class Entry:
-    """One log entry as served: index, exact bytes, and the leaf hash the hub claims."""
-
-    index: int
-    entry: bytes
-    leaf_hash: bytes
-
-
-@dataclass(frozen=True)
-class Logged:
-    """A log entry whose bytes decoded to an envelope (decoded once, used by every check)."""
-
-    entry: Entry
-    envelope: dsse.Envelope
-
-    @property
-    def index(self) -> int:
-        """The entry's leaf index."""
-        return self.entry.index
-
-
-@dataclass
-class Fetched:
-    """Everything an audit looks at, fetched beforehand."""
-
-    log_note: str
-    verifier_key: str
-    server_key: VerifyingKey
-    entries: list[Entry]
-    #: request id -> its statements as the API served them (envelope dict, body or None).
-    requests: dict[str, list[Mapping[str, object]]] = field(default_factory=dict)
-    #: agency id -> key ids the hub's directory lists.
-    directory: dict[str, set[str]] = field(default_factory=dict)
-
-
-def root_of(leaves: Iterable[bytes]) -> bytes:
-    """RFC 6962 MTH of a list of leaf hashes, computed level by level."""
-    level = list(leaves)
-    if not level:
-        return merkle.EMPTY_ROOT
-    while len(level) > 1:
-        # Pairs from the left; an odd node out moves up unchanged, which is exactly the
-        # RFC's split at the largest power of two below n. One call per node, no stack.
-        up = [
-            sha256(b"\x01" + left + right).digest()
-            for left, right in zip(level[::2], level[1::2], strict=False)
-        ]
-        if len(level) % 2:
-            up.append(level[-1])
-        level = up
-    return level[0]
-
-
-def _canonical_envelope(item: Entry) -> dsse.Envelope:
-    """The entry's envelope, if its bytes are exactly the canonical encoding (crypto.log_entry).
-
-    Re-encoding and comparing is the strict check here: canonical JSON has no duplicate
-    keys, no spaces and one member order, and it is much cheaper than a checked parse.
-    """
-    try:
-        envelope = msgspec.json.decode(item.entry, type=dsse.Envelope)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # the latter: msgspec 0.19
-        raise EncodingError(f"log entry {item.index}", str(exc)) from exc
-    if entry_of(envelope) != item.entry:
-        raise EncodingError(f"log entry {item.index}", "is not a canonical envelope encoding")
-    return envelope
-
-
-def check_log(fetched: Fetched, checkpoint: Checkpoint, report: Report) -> dict[str, Logged]:
-    """Step 2: recompute every leaf and the root; return the entries by payload digest."""
-    report.checkpoint_size = checkpoint.size
-    by_digest: dict[str, Logged] = {}
-    leaves: list[bytes] = []
-    for position, item in enumerate(fetched.entries):
-        if item.index != position:
-            report.fail("log entries", f"entry {position} came with index {item.index}")
-            return by_digest
-        leaf = merkle.leaf_hash(item.entry)
-        if leaf != item.leaf_hash:
-            report.fail("log entries", f"entry {item.index}: its leaf hash is not its bytes'")
-        leaves.append(leaf)
-        try:
-            envelope = _canonical_envelope(item)
-            by_digest[digest_of(envelope)] = Logged(item, envelope)
-        except CryptoError as exc:
-            report.fail("log entries", f"entry {item.index}: {exc}")
-    report.entries = len(leaves)
-    if len(leaves) != checkpoint.size:
-        report.fail("log", f"{len(leaves)} entries for a checkpoint of size {checkpoint.size}")
-    elif root_of(leaves) != checkpoint.root_hash:
-        report.fail("log", "the entries do not hash to the checkpoint's root")
-    return by_digest
-
-
-def _key_events(by_digest: Mapping[str, Logged]) -> list[Logged]:
-    return sorted(
-        (e for e in by_digest.values() if e.envelope.payloadType == KEY_EVENT_PAYLOAD_TYPE),
-        key=lambda e: e.index,
-    )
-
-
-def key_history(fetched: Fetched, by_digest: Mapping[str, Logged], report: Report) -> KeyHistory:
-    """Step 3: the key history from the log's key events, checked against the directory."""
-    history = KeyHistory(fetched.server_key)
-    for item in _key_events(by_digest):
-        try:
-            history.append(item.envelope)
-            report.key_events += 1
-        except CryptoError as exc:
-            report.fail("key event", f"log entry {item.index}: {exc}")
-    _report_recoveries(history, report)
-    for agency_id, key_ids in sorted(fetched.directory.items()):
-        for key_id in sorted(key_ids - _logged_keys(history, agency_id)):
-            report.fail(
-                "key without key event",
-                f"the directory lists key {key_id} for {agency_id}, but no signed key event "
-                "in the log adds it",
-            )
-    return history
-
-
-def _report_recoveries(history: KeyHistory, report: Report) -> None:
-    for recorded in history.recoveries():
-        ev = recorded.event
-        report.recoveries.append(
-            f"{ev.agency}: recovery key {ev.key_id} added by the operator at "
-            f"{ev.issued_at.isoformat()}, usable from "
-            f"{(ev.usable_from or ev.issued_at).isoformat()}"
-        )
-
-
-def _logged_keys(history: KeyHistory, agency_id: str) -> set[str]:
-    return {k.key_id for k in history.keys_of(agency_id)}
-
-
-_Failure = tuple[str, str, int | None]
-#: Requests as a worker receives them, packed so that a task pickles as a few objects,
-#: not several per statement: (request id, number of statements) per request, the entry
-#: bytes the hub showed for every statement joined, where each ends, the digests the hub
-#: claims (64 characters each) joined, and each body as served (base64) or None.
-_Batch = tuple[list[tuple[str, int]], bytes, list[int], str, list[object]]
-#: Per request: its id, its number of statements, what failed (title, detail, seq), and
-#: whether every statement is a canonical entry encoding with the digest the hub claims.
-_Outcome = tuple[str, int, list[_Failure], bool]
+__all__ = [
+    "FRESH_FROM",
+    "Entry",
+    "Fetched",
+    "Logged",
+    "audit",
+    "check_log",
+    "check_requests",
+    "key_history",
+    "root_of",
+]
 
 #: Statements per batch: the unit of work shared with the workers (a few per message, one
 #: at a time near the end, see audit.pool), small enough that the last takes no time.
 _BATCH = 100
 
 
-def _seq_of(exc: BaseException) -> int | None:
-    return next(
-        (
-            int(n.removeprefix("statement seq "))
-            for n in getattr(exc, "__notes__", [])
-            if n.startswith("statement seq ")
-        ),
-        None,
-    )
-
-
-def _verify_one(
-    request_id: str,
-    served: list[bytes],
-    claimed: str,
-    bodies: list[object],
-    history: KeyHistory,
-) -> _Outcome:
-    failures: list[_Failure] = []
-    envelopes: list[dsse.DecodedEnvelope] | None = None
-    digests: list[str] | None = None
-    try:
-        held = [_held(body, seq) for seq, body in enumerate(bodies, start=1)]
-        try:
-            envelopes = [dsse.decode_canonical(e) for e in served]
-            shown: Sequence[dsse.AnyEnvelope] = envelopes
-        except EncodingError:
-            # Not the canonical spelling, so not its log entry's either (the precise checks
-            # say so); verify what the hub showed all the same. The served bytes are
-            # msgspec's encoding of JSON already parsed (no duplicate key survives that), so
-            # the plain typed decode is enough; base64 is decoded strictly when verified.
-            shown = [msgspec.json.decode(e, type=dsse.Envelope) for e in served]
-        verified = protocol.verify_request(shown, history, held)
-        digests = list(verified.digests)
-        if str(verified.request_id) != request_id:
-            # Else the hub could show one request's history under another's id too.
-            failures.append(
-                ("wrong request", f"its statements belong to request {verified.request_id}", 1)
-            )
-    except (CryptoError, DomainError, msgspec.DecodeError) as exc:
-        failures.append((getattr(exc, "title", "statement"), str(exc), _seq_of(exc)))
-    # What the precise path checks of the log entry with these bytes, beyond the chain:
-    # its canonical encoding (step 2), and that the digest the hub claims names it.
-    if envelopes is None:
-        logged = False
-    elif digests is None:  # the chain failed before giving every digest
-        logged = "".join(digest(e.payload) for e in envelopes) == claimed
-    else:
-        logged = "".join(digests) == claimed
-    return request_id, len(served), failures, logged
-
-
-def _held(body: object, seq: int) -> bytes | None:
-    if not isinstance(body, str):
-        return None
-    try:
-        return wire.b64decode(body, "body")
-    except EncodingError as exc:
-        exc.add_note(f"statement seq {seq}")
-        raise
-
-
-def _verify_batch(batch: _Batch, history: KeyHistory) -> list[_Outcome]:
-    """Unpack a batch and verify each of its requests."""
-    requests, served, ends, claimed, bodies = batch
-    outcomes: list[_Outcome] = []
-    first = 0
-    for request_id, count in requests:
-        last = first + count
-        outcomes.append(
-            _verify_one(
-                request_id,
-                [served[ends[i - 1] if i else 0 : ends[i]] for i in range(first, last)],
-                claimed[first * 64 : last * 64],
-                bodies[first:last],
-                history,
-            )
-        )
-        first = last
-    return outcomes
-
-
-def _worker(events: list[bytes], server_key: bytes) -> Callable[[_Batch], list[_Outcome]]:
-    """What a worker process runs: _verify_batch against the history of `events`."""
-    envelopes = [wire.decode(e, dsse.Envelope, "key event") for e in events]
-    history = KeyHistory.from_events(envelopes, VerifyingKey(server_key))
-    return functools.partial(_verify_batch, history=history)
-
-
 def _batches(
     shown: Iterable[tuple[str, list[Mapping[str, object]]]],
     match: Callable[[bytes, str], None] = lambda _served, _claimed: None,
-) -> Iterator[_Batch]:
+) -> Iterator[chains.Batch]:
     """The requests as shown, packed in batches of about _BATCH statements; `match` sees
     each statement's bytes and claimed digest on the way."""
     requests: list[tuple[str, int]] = []
@@ -317,31 +104,31 @@ def _batches(
 
 
 def _verify_chains(
-    batches: Iterable[_Batch],
+    batches: Iterable[chains.Batch],
     history: KeyHistory,
     server_key: VerifyingKey,
     workers: int,
     statements: int,
     meanwhile: Callable[[], None] = lambda: None,
-) -> list[_Outcome]:
+) -> list[chains.Outcome]:
     """Every chain on `workers` processes, this one included, running `meanwhile` here
     first; in this process alone for one worker."""
     if workers <= 1:
-        outcomes = [o for batch in batches for o in _verify_batch(batch, history)]
+        outcomes = [o for batch in batches for o in chains.verify_batch(batch, history)]
         meanwhile()
         return outcomes
     # The other workers rebuild the history from the events it accepted, so they judge every
     # statement exactly as this process would.
     events = [entry_of(recorded.envelope) for recorded in history.events()]
-    sharing: Sharing[_Batch, list[_Outcome]] = Sharing(
-        workers - 1, _worker, (events, server_key.raw), fresh=statements >= FRESH_FROM
+    sharing: Sharing[chains.Batch, list[chains.Outcome]] = Sharing(
+        workers - 1, chains.worker, (events, server_key.raw), fresh=statements >= FRESH_FROM
     )
     try:
         sharing.add(batches)
         meanwhile()
         # Then this process works too, from the last batch back: no pickling for those.
         while (index := sharing.take_back()) is not None:
-            sharing.results[index] = _verify_batch(sharing.tasks[index], history)
+            sharing.results[index] = chains.verify_batch(sharing.tasks[index], history)
         return [outcome for outcomes in sharing.wait() for outcome in outcomes]
     finally:
         sharing.stop()
@@ -462,7 +249,7 @@ def _fast(fetched: Fetched, checkpoint: Checkpoint, workers: int | None) -> Repo
     for item in others:
         digests.add(digest_of(_canonical(item)))
     for agency_id, key_ids in fetched.directory.items():
-        if not key_ids <= _logged_keys(history, agency_id):
+        if not key_ids <= logged_keys(history, agency_id):
             raise _Anomaly
 
     seen = bytearray(len(entries))
@@ -497,7 +284,7 @@ def _fast(fetched: Fetched, checkpoint: Checkpoint, workers: int | None) -> Repo
     )
     report = Report(checkpoint_size=checkpoint.size, entries=len(entries))
     report.key_events = len(key_events)
-    _report_recoveries(history, report)
+    report_recoveries(history, report)
     for request_id, count, failures, logged in outcomes:
         if not logged:
             raise _Anomaly
@@ -510,7 +297,7 @@ def _fast(fetched: Fetched, checkpoint: Checkpoint, workers: int | None) -> Repo
 
 def _canonical(item: Entry) -> dsse.Envelope:
     try:
-        return _canonical_envelope(item)
+        return canonical_envelope(item)
     except CryptoError as exc:
         raise _Anomaly from exc
 

@@ -28,8 +28,8 @@ def backup(output: Path) -> None:
 
     Example: MLA_DATA_DIR=/var/lib/mla mla backup -o /backups/mla-2026-11-29
     """
-    from ..storage.backup import BackupError
     from ..storage.backup import backup as run_backup
+    from ..storage.backup_manifest import BackupError
 
     _private_files()
     try:
@@ -57,8 +57,8 @@ def restore(folder: Path, force: bool) -> None:
 
     Example: MLA_DATA_DIR=/var/lib/mla mla restore /backups/mla-2026-11-29
     """
-    from ..storage.backup import BackupError
-    from ..storage.backup import restore as run_restore
+    from ..storage.backup_manifest import BackupError
+    from ..storage.backup_restore import restore as run_restore
 
     _private_files()
     settings = _settings()

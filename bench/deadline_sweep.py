@@ -28,8 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
+from bench.pg_support import recreate_database  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
 
 from mla_tracker.crypto.keys import SigningKey  # noqa: E402
@@ -137,22 +138,10 @@ async def _fillers(ctx: Context, count: int) -> None:
             )
 
 
-async def _pg_database(name: str, *, drop_only: bool = False) -> str:
-    admin = os.environ["MLA_TEST_POSTGRES_URL"]
-    conn = await asyncpg.connect(admin.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return admin.rsplit("/", 1)[0] + "/" + name
-
-
 async def _measure(backend: str, count: int, work: Path) -> tuple[float, float]:
     name = f"mla_bench_sweep_{count}"
     url = (
-        await _pg_database(name)
+        await recreate_database(os.environ["MLA_TEST_POSTGRES_URL"], name)
         if backend == "postgres"
         else f"sqlite+aiosqlite:///{work / f'sweep-{count}.db'}"
     )
@@ -187,7 +176,7 @@ async def _measure(backend: str, count: int, work: Path) -> tuple[float, float]:
     finally:
         await engine.dispose()
         if backend == "postgres":
-            await _pg_database(name, drop_only=True)
+            await recreate_database(os.environ["MLA_TEST_POSTGRES_URL"], name, drop_only=True)
 
 
 async def main() -> None:

@@ -11,6 +11,7 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,13 +82,46 @@ async def _cast(frozen: Frozen) -> tuple[Agency, Agency, Agency]:
     )
 
 
-async def test_warning_then_miss_signed_by_the_hub_once(frozen: Frozen, workers: Context) -> None:
+@dataclass(frozen=True)
+class Case:
+    """A Lao request to Thailand, with the auditor, whose deadlines a first sweep planned."""
+
+    lao: Agency
+    thai: Agency
+    auditor: Agency
+    rid: str
+
+
+#: What the preserved request is preserved until: Wed 10 June 2026.
+UNTIL = (START + timedelta(days=61)).date()
+
+
+@pytest.fixture
+async def mla_case(frozen: Frozen, workers: Context) -> Case:
+    """An MLA request transmitted at START, planned by a sweep as worker w1."""
     lao, thai, auditor = await _cast(frozen)
     rid = await frozen.submit(lao, mla_content(lao.id, thai.id))
-    ctx = workers
     # Nothing is due on the day of transmission: the sweep only plans.
-    report = await deadline_worker.sweep(ctx, "w1")
+    report = await deadline_worker.sweep(workers, "w1")
     assert report.refreshed == 1 and report.acted == 0
+    return Case(lao, thai, auditor, rid)
+
+
+@pytest.fixture
+async def preserved(frozen: Frozen, workers: Context) -> Case:
+    """A preservation request Thailand preserved until UNTIL, planned by a sweep as w1."""
+    lao, thai, auditor = await _cast(frozen)
+    rid = await frozen.submit(lao, preservation_content(lao.id, thai.id))
+    await frozen.act(thai, rid, "preserve", {"until": UNTIL.isoformat()})
+    await deadline_worker.sweep(workers, "w1")
+    return Case(lao, thai, auditor, rid)
+
+
+async def test_warning_then_miss_signed_by_the_hub_once(
+    frozen: Frozen, workers: Context, mla_case: Case
+) -> None:
+    lao, thai, auditor, rid = mla_case.lao, mla_case.thai, mla_case.auditor, mla_case.rid
+    ctx = workers
     planned = await deadline_worker.pending_moves(ctx, [uuid.UUID(rid)])
     # Acknowledge within 5 Thai business days across Songkran: due Wed 22 April, warned
     # 2 business days before, at the end of Mon 20 April in Bangkok.
@@ -127,13 +161,11 @@ async def test_warning_then_miss_signed_by_the_hub_once(frozen: Frozen, workers:
     assert by_status[("decide-4", "missed")] == "pending"
 
 
-async def test_preservation_expires_when_its_date_passes(frozen: Frozen, workers: Context) -> None:
-    lao, thai, auditor = await _cast(frozen)
-    rid = await frozen.submit(lao, preservation_content(lao.id, thai.id))
-    until = (START + timedelta(days=61)).date()  # Wed 10 June 2026
-    await frozen.act(thai, rid, "preserve", {"until": until.isoformat()})
+async def test_preservation_expires_when_its_date_passes(
+    frozen: Frozen, workers: Context, preserved: Case
+) -> None:
+    lao, thai, auditor, rid = preserved.lao, preserved.thai, preserved.auditor, preserved.rid
     ctx = workers
-    await deadline_worker.sweep(ctx, "w1")
 
     # The worker was down for months: both warnings are stale, only the expiry is signed.
     frozen.clock.now = datetime(2026, 6, 11, 0, 0, tzinfo=UTC)  # 07:00 on 11 June, Bangkok
@@ -143,7 +175,7 @@ async def test_preservation_expires_when_its_date_passes(frozen: Frozen, workers
     request = await frozen.get(lao, f"/v1/requests/{rid}")
     assert request["state"] == "expired"
     (expiry,) = _hub_moves(await _chain(frozen, lao, rid))
-    assert expiry == ("expire", {"deadline": "preservation_expiry-2", "until": until.isoformat()})
+    assert expiry == ("expire", {"deadline": "preservation_expiry-2", "until": UNTIL.isoformat()})
     verified = await verify_offline(frozen.hub, auditor, rid)
     assert verified.states[-1] == "expired"
     # Expired is terminal: the requested side can no longer extend it.
@@ -166,14 +198,10 @@ async def test_preservation_expires_when_its_date_passes(frozen: Frozen, workers
 
 
 async def test_a_preservation_extended_in_time_does_not_expire(
-    frozen: Frozen, workers: Context
+    frozen: Frozen, workers: Context, preserved: Case
 ) -> None:
-    lao, thai, _ = await _cast(frozen)
-    rid = await frozen.submit(lao, preservation_content(lao.id, thai.id))
-    until = (START + timedelta(days=61)).date()
-    await frozen.act(thai, rid, "preserve", {"until": until.isoformat()})
+    lao, thai, rid = preserved.lao, preserved.thai, preserved.rid
     ctx = workers
-    await deadline_worker.sweep(ctx, "w1")
     frozen.clock.now = datetime(2026, 6, 9, 3, 0, tzinfo=UTC)
     await frozen.relogin(lao, thai)
     await frozen.act(thai, rid, "extend", {"until": "2026-08-31"})
@@ -205,12 +233,10 @@ async def test_two_workers_at_once_act_once_per_deadline(frozen: Frozen, workers
 
 
 async def test_a_claim_abandoned_by_a_killed_worker_returns_after_its_lease(
-    frozen: Frozen, workers: Context
+    frozen: Frozen, workers: Context, mla_case: Case
 ) -> None:
-    lao, thai, _ = await _cast(frozen)
-    rid = await frozen.submit(lao, mla_content(lao.id, thai.id))
+    lao, rid = mla_case.lao, mla_case.rid
     ctx = workers
-    await deadline_worker.sweep(ctx, "w1")
     frozen.clock.now = datetime(2026, 4, 23, 2, 0, tzinfo=UTC)
     # Worker A claims and dies before acting.
     claimed = await deadline_worker.claim_due(ctx, "dead", lease=timedelta(seconds=60))
@@ -227,12 +253,10 @@ async def test_a_claim_abandoned_by_a_killed_worker_returns_after_its_lease(
 
 
 async def test_an_agency_move_first_wins_and_the_worker_decides_afresh(
-    frozen: Frozen, workers: Context
+    frozen: Frozen, workers: Context, mla_case: Case
 ) -> None:
-    lao, thai, _ = await _cast(frozen)
-    rid = await frozen.submit(lao, mla_content(lao.id, thai.id))
+    lao, thai, rid = mla_case.lao, mla_case.thai, mla_case.rid
     ctx = workers
-    await deadline_worker.sweep(ctx, "w1")
     frozen.clock.now = datetime(2026, 4, 21, 2, 0, tzinfo=UTC)
     claimed = await deadline_worker.claim_due(ctx, "w1")
     # Thailand acknowledges after the claim: the warning no longer applies.

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from mla_tracker.storage.event_tables import EventRow
+from mla_tracker.storage.log_tables import LogEntryRow
 from tests.integration.conftest import Cast
 from tests.support import Hub, envelope_json, mla_content
+from tests.webhook_support import count, local_context
 
 N = 50
 
 
-async def test_fifty_concurrent_appends_on_one_head(hub: Hub, cast: Cast) -> None:
+async def test_fifty_concurrent_appends_on_one_head(
+    hub: Hub, cast: Cast, database_url: str
+) -> None:
     rid = (await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"]
     seq, head = await hub.head(cast.thai, rid)
     # Fifty different, individually valid statements all claiming the same next slot.
@@ -38,3 +43,8 @@ async def test_fifty_concurrent_appends_on_one_head(hub: Hub, cast: Cast) -> Non
     shown = (await hub.client.get(f"/v1/requests/{rid}", headers=cast.thai.auth)).json()
     assert shown["state"] == "acknowledged"
     assert shown["head"] == {"seq": 2, "digest": winner}
+    # The losers left nothing behind: no log entry, no event (one per party per statement).
+    async with local_context(database_url) as ctx:
+        request_id = uuid.UUID(rid)
+        assert await count(ctx, LogEntryRow, LogEntryRow.request_id == request_id) == 2
+        assert await count(ctx, EventRow, EventRow.request_id == request_id) == 4

@@ -13,10 +13,11 @@ from sqlalchemy.orm import defer
 from ..domain.content import RequestContent
 from ..domain.model import AgencyRole, Kind, State, Urgency
 from ..domain.request import AgencyFacts, Facts, PackageFacts, References, RequestFacts
+from .request_reads import RequestView
 from .tables import AgencyRow, PackageRow, RequestRow
 
 
-def request_facts(row: RequestRow) -> RequestFacts:
+def request_facts(row: RequestRow | RequestView) -> RequestFacts:
     """The domain's view of a request projection row."""
     return RequestFacts(
         id=row.id,

@@ -1,10 +1,11 @@
-"""The hottest reads, run on PostgreSQL's driver directly (docs/operations.md, issue 13).
+"""The hottest statements, run on PostgreSQL's driver directly (docs/operations.md, issue 13).
 
 SQLAlchemy's execution layer costs several times the query itself in CPU (0.5-1 ms per
 call against 0.1 ms for asyncpg alone on the development machine), and the token lookup
-runs on every request. A `RawRead` is a SQLAlchemy statement compiled once for asyncpg:
-SQLAlchemy still writes the SQL and lends the pooled connection; asyncpg runs it.
-SQLite and every other statement keep the ordinary path.
+runs on every request. A `RawRead` is a SQLAlchemy statement compiled once for asyncpg; a
+`RawStatement` is SQL written for it (move_writes.py). SQLAlchemy still lends the pooled
+connection; asyncpg runs the statement. SQLite and every other statement keep the
+ordinary path.
 """
 
 from __future__ import annotations
@@ -35,14 +36,12 @@ def _gone(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and state.startswith(UNAVAILABLE_SQLSTATES)
 
 
-class RawRead:
-    """One SELECT compiled for asyncpg, with its bound parameters in order."""
+class RawStatement:
+    """One SQL statement for asyncpg (positional $n parameters), with its parameter names."""
 
-    def __init__(self, statement: ClauseElement) -> None:
-        compiled = statement.compile(dialect=_DIALECT)
-        self.sql = str(compiled)
-        # asyncpg's paramstyle is positional ($1, $2 …): the compiler says which is which.
-        self.names: Sequence[str] = tuple(getattr(compiled, "positiontup", None) or ())
+    def __init__(self, sql: str, names: Sequence[str]) -> None:
+        self.sql = sql
+        self.names = names
 
     @staticmethod
     def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine | None:
@@ -62,6 +61,10 @@ class RawRead:
         rows: list[Sequence[Any]] = await self._run(engine, "fetch", params)
         return rows
 
+    async def fetchval(self, engine: AsyncEngine, **params: Any) -> Any:
+        """The first column of the first row; DatabaseUnavailable when the database is away."""
+        return await self._run(engine, "fetchval", params)
+
     async def _run(self, engine: AsyncEngine, method: str, params: dict[str, Any]) -> Any:
         args = [params[name] for name in self.names]
         try:
@@ -70,10 +73,12 @@ class RawRead:
                 try:
                     return await getattr(fairy.driver_connection, method)(self.sql, *args)
                 except BaseException as exc:
-                    # Whatever stopped it (a dead server, a cancelled request), the driver may
-                    # be mid-protocol: the pool must never lend this connection again.
-                    # (Outside a greenlet, SQLAlchemy terminates it synchronously.)
-                    fairy.invalidate(exc if isinstance(exc, Exception) else None)
+                    # Whatever else stopped it (a dead server, a cancelled request), the driver
+                    # may be mid-protocol: the pool must never lend this connection again.
+                    # (Outside a greenlet, SQLAlchemy terminates it synchronously.) An error
+                    # the server answered (a unique violation, say) leaves it ready for more.
+                    if _gone(exc) or not isinstance(exc, asyncpg.PostgresError):
+                        fairy.invalidate(exc if isinstance(exc, Exception) else None)
                     if _gone(exc):
                         raise DatabaseUnavailable(
                             f"the database is unavailable ({exc.__class__.__name__})"
@@ -87,3 +92,12 @@ class RawRead:
             raise DatabaseUnavailable(
                 f"the database is unavailable ({exc.__class__.__name__})"
             ) from exc
+
+
+class RawRead(RawStatement):
+    """One SQLAlchemy SELECT compiled once for asyncpg, with its bound parameters in order."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=_DIALECT)
+        # asyncpg's paramstyle is positional ($1, $2 …): the compiler says which is which.
+        super().__init__(str(compiled), tuple(getattr(compiled, "positiontup", None) or ()))

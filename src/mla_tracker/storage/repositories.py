@@ -190,11 +190,16 @@ async def request_and_key(
     return (None, None) if row is None else (row[0], row[1])
 
 
+def statement_values(statement: StatementRow) -> dict[str, object]:
+    """An accepted statement's column values (its id is the database's)."""
+    return {
+        c.key: getattr(statement, c.key) for c in StatementRow.__table__.columns if c.key != "id"
+    }
+
+
 async def insert_statement(session: AsyncSession, statement: StatementRow) -> None:
     """Insert an accepted statement (Core insert: no ORM bookkeeping on the hot path)."""
-    columns = StatementRow.__table__.columns
-    values = {c.key: getattr(statement, c.key) for c in columns if c.key != "id"}
-    await session.execute(insert(StatementRow).values(**values))
+    await session.execute(insert(StatementRow).values(**statement_values(statement)))
 
 
 async def advance_head(

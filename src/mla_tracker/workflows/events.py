@@ -118,10 +118,10 @@ def after_move(request: RequestParties, values: Mapping[str, Any]) -> Parties:
     )
 
 
-async def statement_accepted(
-    session: AsyncSession, *, request: RequestParties, statement: StatementRow, state: str
-) -> None:
-    """Inside the statement's transaction: one event per party agency, metadata only."""
+def accepted_rows(
+    *, request: RequestParties, statement: StatementRow, state: str
+) -> list[dict[str, Any]]:
+    """The events of an accepted statement: one per party agency, metadata only."""
     payload = _encode(
         Payload(
             request_id=statement.request_id,
@@ -136,22 +136,25 @@ async def statement_accepted(
     ).decode()
     kind = event_type(statement.action, statement.actor).value
     parties = (request.requesting_agency, request.requested_agency, request.executing_agency)
+    return [
+        {
+            "agency_id": agency,
+            "request_id": statement.request_id,
+            "type": kind,
+            "payload": payload,
+            "created_at": statement.received_at,
+        }
+        for agency in dict.fromkeys(p for p in parties if p)
+    ]
+
+
+async def statement_accepted(
+    session: AsyncSession, *, request: RequestParties, statement: StatementRow, state: str
+) -> None:
+    """Inside the statement's transaction: one event per party agency, metadata only."""
+    rows = accepted_rows(request=request, statement=statement, state=state)
     # One multi-row Core INSERT (one round trip, no ORM bookkeeping): this is the hot path.
-    await session.execute(
-        insert(EventRow).values(
-            [
-                {
-                    "position": None,
-                    "agency_id": agency,
-                    "request_id": statement.request_id,
-                    "type": kind,
-                    "payload": payload,
-                    "created_at": statement.received_at,
-                }
-                for agency in dict.fromkeys(p for p in parties if p)
-            ]
-        )
-    )
+    await session.execute(insert(EventRow).values([{"position": None, **row} for row in rows]))
 
 
 async def _take_lock(session: AsyncSession) -> bool:

@@ -8,18 +8,15 @@ verifiable as what the agencies sign, and an auditor checks it with the same cod
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..crypto.statement import body_digest, encode_payload, parse_statement, sign_statement
 from ..domain import request as aggregate
 from ..domain.model import SERVER_ACTOR, Action, Party
-from ..storage import repositories as repo
 from ..storage.facts import load_facts, request_facts
 from ..storage.tables import RequestRow, StatementRow
-from . import events, log
+from .appends import head_values, store_move
 from .context import Context
 from .errors import NotReady
 from .statements import Verified, statement_row
@@ -66,21 +63,8 @@ async def assert_as_hub(
     )
     decision = aggregate.decide(current, Party.SERVER, move, facts)
     statement = statement_row(Verified(st, payload, body_bytes, move), envelope.to_json(), now)
-    values: dict[str, Any] = {
-        "state": decision.state.value,
-        "head_seq": st.seq,
-        "head_digest": statement.digest,
-        "updated_at": now,
-        "deadlines_stale": True,
-        **decision.changes,
-    }
-    if not await repo.advance_head(session, row.id, expected_seq=row.head_seq, values=values):
+    # The row itself is not updated here: the ORM would flush a second UPDATE.
+    values = head_values(decision, statement, now)
+    if not await store_move(session, ctx, row, statement, values, envelope):
         return None
-    await repo.insert_statement(session, statement)
-    await log.queue(session, envelope, ctx, request_id=row.id)
-    # The row itself is not updated here: the ORM would flush a second UPDATE. Hub moves
-    # change no party, so the row still names whom to notify.
-    await events.statement_accepted(
-        session, request=row, statement=statement, state=decision.state.value
-    )
     return statement

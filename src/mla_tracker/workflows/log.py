@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +46,26 @@ def note_signer(key: SigningKey) -> NoteSigner:
     return NoteSigner(origin_of(key), key)
 
 
+def entry_values(
+    envelope: dsse.Envelope,
+    ctx: Context,
+    *,
+    request_id: uuid.UUID | None = None,
+    agency_id: str | None = None,
+) -> dict[str, Any]:
+    """The queued log entry of an envelope, as column values (metadata only)."""
+    entry = entry_of(envelope)
+    return {
+        "kind": kind_of(envelope),
+        "digest": digest_of(envelope),
+        "leaf_hash": merkle.leaf_hash(entry),
+        "entry": entry,
+        "request_id": request_id,
+        "agency_id": agency_id,
+        "queued_at": ctx.clock(),
+    }
+
+
 async def queue(
     session: AsyncSession,
     envelope: dsse.Envelope,
@@ -54,20 +75,9 @@ async def queue(
     agency_id: str | None = None,
 ) -> None:
     """Inside an append transaction: queue the envelope for the log (metadata only)."""
-    entry = entry_of(envelope)
+    values = entry_values(envelope, ctx, request_id=request_id, agency_id=agency_id)
     # A Core insert: the append path is hot, and this row needs no ORM bookkeeping.
-    await session.execute(
-        insert(LogEntryRow).values(
-            leaf_index=None,
-            kind=kind_of(envelope),
-            digest=digest_of(envelope),
-            leaf_hash=merkle.leaf_hash(entry),
-            entry=entry,
-            request_id=request_id,
-            agency_id=agency_id,
-            queued_at=ctx.clock(),
-        )
-    )
+    await session.execute(insert(LogEntryRow).values(leaf_index=None, **values))
 
 
 async def load_nodes(

@@ -1,9 +1,8 @@
-"""Accepting a signed statement: load, verify, ask the Request aggregate, store.
+"""Accepting a signed statement: verify it, and create a request from its `transmit`.
 
-One transaction per statement. Of N concurrent statements on one head exactly one wins:
-the projection only advances `WHERE head_seq = expected`, and (request_id, seq) is unique.
-Every rule about what a move may do lives in `domain/request.py`; this module only loads
-what the aggregate asks for, verifies signatures and digests, and stores the outcome.
+Appending to an existing request is in appends.py. Every rule about what a move may do
+lives in `domain/request.py`; this module verifies signatures, keys, times and body
+digests, and stores a new request in one transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
@@ -36,11 +34,12 @@ from ..domain.model import Action, AgencyRole
 from ..domain.transitions import INITIAL_ACTION
 from ..storage import repositories as repo
 from ..storage.db import transaction
-from ..storage.facts import load_facts, request_facts
+from ..storage.facts import load_facts
+from ..storage.request_reads import KeyView, RequestView
 from ..storage.tables import AgencyKeyRow, RequestRow, StatementRow
-from . import events, evidence, log
+from . import events, log
 from .context import Context
-from .errors import Forbidden, KeyRejected, NotFound, StaleHead, StatementRejected
+from .errors import Forbidden, KeyRejected, StaleHead, StatementRejected
 from .principals import Principal
 
 
@@ -48,7 +47,7 @@ from .principals import Principal
 class Accepted:
     """The outcome of an accepted (or idempotently re-sent) statement."""
 
-    request: RequestRow
+    request: RequestRow | RequestView
     statement: StatementRow
     duplicate: bool
 
@@ -63,7 +62,8 @@ class Verified:
     move: aggregate.Move
 
 
-def _actor_of(principal: Principal) -> str:
+def actor_of(principal: Principal) -> str:
+    """The agency a principal acts as; Forbidden for the operator and auditors."""
     if principal.agency_id is None or principal.agency_role is None:
         raise Forbidden("the operator cannot act in an agency's name")
     if principal.agency_role is AgencyRole.AUDITOR:
@@ -71,18 +71,19 @@ def _actor_of(principal: Principal) -> str:
     return principal.agency_id
 
 
-def _signer_key_id(signed: SignedStatement) -> str:
+def signer_key_id(signed: SignedStatement) -> str:
+    """The key id of a statement's one signature."""
     if len(signed.envelope.signatures) != 1:
         raise StatementRejected("a statement carries exactly one signature")
     return signed.envelope.signatures[0].keyid
 
 
-def _verify(
-    ctx: Context, signed: SignedStatement, actor: str, key_row: AgencyKeyRow | None
+def verify_signed(
+    ctx: Context, signed: SignedStatement, actor: str, key_row: AgencyKeyRow | KeyView | None
 ) -> Verified:
     """Verify against the signer's key row (None: unknown key), then the detached body."""
     if key_row is None:
-        raise KeyRejected(f"unknown signing key {_signer_key_id(signed)}")
+        raise KeyRejected(f"unknown signing key {signer_key_id(signed)}")
     if key_row.agency_id != actor:
         raise KeyRejected("the signing key belongs to another agency")
 
@@ -109,7 +110,7 @@ def _verify(
     return Verified(st, payload, body, move)
 
 
-def _check_time(ctx: Context, issued_at: datetime, key: AgencyKeyRow) -> None:
+def _check_time(ctx: Context, issued_at: datetime, key: AgencyKeyRow | KeyView) -> None:
     now = ctx.clock()
     if issued_at > now + ctx.policy.max_future_skew:
         raise StatementRejected("issued_at lies in the future; check the signer's clock")
@@ -156,7 +157,8 @@ def statement_row(verified: Verified, envelope_json: bytes, received_at: datetim
     )
 
 
-async def _duplicate(session: AsyncSession, st: Statement, payload: bytes) -> Accepted | None:
+async def duplicate_of(session: AsyncSession, st: Statement, payload: bytes) -> Accepted | None:
+    """The stored outcome if this very statement was accepted on this request before."""
     seen = await repo.statement_by_digest(session, digest(payload))
     if seen is None or seen.request_id != st.request_id:
         return None
@@ -167,13 +169,13 @@ async def _duplicate(session: AsyncSession, st: Statement, payload: bytes) -> Ac
 
 async def submit_request(ctx: Context, principal: Principal, signed: SignedStatement) -> Accepted:
     """Create a request from its signed `transmit` statement (seq 1, prev GENESIS)."""
-    actor = _actor_of(principal)
+    actor = actor_of(principal)
     try:
         async with transaction(ctx.sessions, write=True) as session:
-            key_row = await repo.get_key(session, _signer_key_id(signed))
-            verified = _verify(ctx, signed, actor, key_row)
+            key_row = await repo.get_key(session, signer_key_id(signed))
+            verified = verify_signed(ctx, signed, actor, key_row)
             st = verified.statement
-            if (done := await _duplicate(session, st, verified.payload)) is not None:
+            if (done := await duplicate_of(session, st, verified.payload)) is not None:
                 return done
             if verified.move.action is not INITIAL_ACTION or st.seq != 1 or st.prev != GENESIS:
                 raise StatementRejected(
@@ -208,7 +210,7 @@ async def submit_request(ctx: Context, principal: Principal, signed: SignedState
                 session, request=request, statement=statement, state=request.state
             )
     except IntegrityError as exc:
-        head_seq, head_digest = await _head(ctx, parse_statement(signed.envelope.payload_bytes()))
+        head_seq, head_digest = await head_of(ctx, parse_statement(signed.envelope.payload_bytes()))
         raise StaleHead(
             "a request with this id was created concurrently",
             head_seq=head_seq,
@@ -241,87 +243,8 @@ def _new_row(
     )
 
 
-async def append_statement(
-    ctx: Context, principal: Principal, request_id: uuid.UUID, signed: SignedStatement
-) -> Accepted:
-    """Append a signed statement to a request's chain and move its state."""
-    actor = _actor_of(principal)
-    try:
-        async with transaction(ctx.sessions, write=True) as session:
-            # One round trip for the request and the signing key: this is the hot path.
-            row, key_row = await repo.request_and_key(session, request_id, _signer_key_id(signed))
-            current = None if row is None else request_facts(row)
-            party = None if current is None else current.party_of(actor)
-            if row is None or current is None or party is None:
-                raise NotFound(f"no request {request_id}")
-            verified = _verify(ctx, signed, actor, key_row)
-            st = verified.statement
-            if st.request_id != request_id:
-                raise StatementRejected("the statement names a different request_id")
-            if st.seq != row.head_seq + 1 or st.prev != row.head_digest:
-                # A re-sent accepted statement is always behind the head: look only then.
-                if (done := await _duplicate(session, st, verified.payload)) is not None:
-                    return done
-                raise StaleHead(
-                    f"the request's head is seq {row.head_seq}; sign seq "
-                    f"{row.head_seq + 1} with prev = the head digest",
-                    head_seq=row.head_seq,
-                    head_digest=row.head_digest,
-                )
-            facts = await load_facts(
-                session,
-                aggregate.references(verified.move.action, verified.move.body, current),
-                request_id=request_id,
-                max_package_bytes=ctx.policy.max_package_bytes,
-                dual_criminality_reservations=ctx.legal.dual_criminality_reservations,
-            )
-            decision = aggregate.decide(current, party, verified.move, facts)
-            now = ctx.clock()
-            statement = statement_row(verified, signed.envelope.to_json(), now)
-            values: dict[str, Any] = {
-                "state": decision.state.value,
-                "head_seq": st.seq,
-                "head_digest": statement.digest,
-                "updated_at": now,
-                # The worker recomputes this request's due rows (workflows/deadline_worker.py).
-                "deadlines_stale": True,
-                **decision.changes,
-            }
-            if decision.binds_conditions:
-                values["conditions_digest"] = statement.digest
-            if not await repo.advance_head(
-                session, request_id, expected_seq=row.head_seq, values=values
-            ):
-                fresh = await repo.get_request(session, request_id)
-                assert fresh is not None
-                raise StaleHead(
-                    "another statement was accepted first",
-                    head_seq=fresh.head_seq,
-                    head_digest=fresh.head_digest,
-                )
-            await repo.insert_statement(session, statement)
-            await log.queue(session, signed.envelope, ctx, request_id=request_id)
-            after = events.after_move(row, values)  # assign: the new executor hears of it
-            await events.statement_accepted(
-                session, request=after, statement=statement, state=values["state"]
-            )
-            if decision.announced is not None:
-                evidence.register_package(
-                    session, request_id, decision.announced, statement.digest, now
-                )
-    except IntegrityError as exc:
-        head_seq, head_digest = await _head(ctx, request_id)
-        raise StaleHead(
-            "another statement was accepted first", head_seq=head_seq, head_digest=head_digest
-        ) from exc
-    # Mirror the UPDATE on the loaded object only now: inside the transaction the ORM
-    # would take the change for a second UPDATE.
-    for name, value in values.items():
-        setattr(row, name, value)
-    return Accepted(row, statement, duplicate=False)
-
-
-async def _head(ctx: Context, request: uuid.UUID | Statement) -> tuple[int, str]:
+async def head_of(ctx: Context, request: uuid.UUID | Statement) -> tuple[int, str]:
+    """A request's head as it is now (seq 0 and GENESIS if there is no such request)."""
     request_id = request if isinstance(request, uuid.UUID) else request.request_id
     async with transaction(ctx.sessions, write=False) as session:
         found = await repo.get_request(session, request_id)

@@ -14,8 +14,8 @@ from ...domain.bodies import decode_body
 from ...domain.content import RequestContent
 from ...domain.errors import TransitionRefused
 from ...domain.model import Action, Kind, State, Urgency
+from ...workflows import appends, queries, statements
 from ...workflows import completeness as completeness_workflow
-from ...workflows import queries, statements
 from ...workflows.context import Context
 from ...workflows.errors import Forbidden, StaleHead
 from ...workflows.principals import Principal
@@ -147,5 +147,5 @@ class RequestController(Controller):
     ) -> Response[AcceptedOut]:
         """Append a signed statement and its body (201; 200 if re-sent; 409 with the head)."""
         return await _accepted(
-            ctx, await statements.append_statement(ctx, principal, request_id, data)
+            ctx, await appends.append_statement(ctx, principal, request_id, data)
         )

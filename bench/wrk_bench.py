@@ -41,7 +41,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +48,8 @@ WRK_DIR = Path(__file__).resolve().parent / "wrk"
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench.pg_support import dsn as _dsn  # noqa: E402
+from bench.pg_support import recreate_database as _recreate_database  # noqa: E402
 from tests.support import mla_content, register_sync  # noqa: E402
 
 from mla_tracker import protocol  # noqa: E402
@@ -444,21 +445,6 @@ class Bench:
             f"service {svc.bytes_per_answer:,.0f}"
         )
         return Pair(self.backend, "list 50", base, svc, note)
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def _recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> str:
-    conn = await asyncpg.connect(_dsn(admin_url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
 @contextmanager

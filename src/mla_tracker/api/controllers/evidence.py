@@ -23,7 +23,9 @@ from ..metrics import METRIC_OPT, stored_upload
 from ..openapi import raises
 from ..schemas import CustodyOut, PackageOut, custody_out, package_out
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits only (\d would take other scripts' digits, which int() reads), and the
+# whole value: `$` would let a trailing newline through.
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 #: Larger than any package (64 GiB has 11 digits). Longer numbers are read as this, so
 #: int() never sees thousands of digits (Python refuses over 4300 with a ValueError).
 _BEYOND = 10**18
@@ -39,7 +41,7 @@ def parse_range(header: str | None) -> tuple[int | None, int | None] | None:
     """One `bytes=` range as (first, last); None (serve everything) for absent or other forms."""
     if not header:
         return None
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip())
     if match is None or match.group(0) == "bytes=-":
         return None  # RFC 9110 §14.2: a server may ignore a Range it does not support
     first, last = _position(match.group(1)), _position(match.group(2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from litestar import Request
@@ -9,13 +10,30 @@ from litestar.datastructures import State
 
 from ..workflows.context import Context
 from ..workflows.errors import AuthenticationFailed
-from ..workflows.principals import FailedAuthLimiter, Principal, authenticate
+from ..workflows.principals import (
+    FailedAuthLimiter,
+    Prefetched,
+    Principal,
+    authenticate,
+    authenticate_with_request,
+)
 
 
 def provide_context(state: State) -> Context:
     """The workflow context built at start-up."""
     ctx: Context = state.ctx
     return ctx
+
+
+#: Handler `opt` key: read the path's `request_id` with the token, in one round trip.
+PREFETCH_OPT = "prefetch_request"
+_PREFETCHED = "mla_prefetched_request"
+
+
+def prefetched(request: Request[Any, Any, Any]) -> Prefetched | None:
+    """The request `provide_principal` read with the token, if the route asked for it."""
+    found = request.scope["state"].get(_PREFETCHED)
+    return found if isinstance(found, Prefetched) else None
 
 
 async def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
@@ -25,6 +43,11 @@ async def provide_principal(request: Request[Any, Any, Any], state: State) -> Pr
     scheme, _, token = header.partition(" ")
     presented = token.strip() if scheme.lower() == "bearer" else None
     try:
+        request_id = request.path_params.get("request_id")
+        if isinstance(request_id, uuid.UUID) and request.route_handler.opt.get(PREFETCH_OPT):
+            principal, found = await authenticate_with_request(state.ctx, presented, request_id)
+            request.scope["state"][_PREFETCHED] = found
+            return principal
         return await authenticate(state.ctx, presented)
     except AuthenticationFailed:
         limiter: FailedAuthLimiter | None = state.get("auth_limiter")

@@ -64,7 +64,8 @@ class SessionFacts:
 
 # The hot path's queries are built once, with bound parameters: building a select costs
 # about as much CPU as running it, and a built statement keeps its cache key.
-_SESSION_PRINCIPAL = (
+#: A token with its agency's role and minting key (request_reads.py joins a request to it).
+SESSION_PRINCIPAL = (
     select(
         TokenRow.is_operator,
         TokenRow.agency_id,
@@ -87,7 +88,7 @@ _REQUEST_AND_KEY = (
 )
 
 
-_SESSION_PRINCIPAL_RAW = RawRead(_SESSION_PRINCIPAL)
+_SESSION_PRINCIPAL_RAW = RawRead(SESSION_PRINCIPAL)
 
 
 async def session_facts(
@@ -108,7 +109,7 @@ async def session_principal(session: AsyncSession, token_hash: str) -> SessionFa
     Columns, not entities: this runs on every request, and ORM identity bookkeeping for
     three rows cost more than the query.
     """
-    found = await session.execute(_SESSION_PRINCIPAL, {"token_hash": token_hash})
+    found = await session.execute(SESSION_PRINCIPAL, {"token_hash": token_hash})
     row = found.one_or_none()
     return None if row is None else SessionFacts(*row)
 

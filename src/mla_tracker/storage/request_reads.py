@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .db import transaction
 from .raw_reads import RawRead
+from .repositories import SESSION_PRINCIPAL, SessionFacts
 from .tables import AgencyKeyRow, RequestRow
 
 
@@ -178,3 +179,29 @@ async def request_and_key(
     split = len(_SUMMARY)
     key = None if row[split] is None else KeyView(*row[split:])
     return RequestView(*row[:split]), key
+
+
+_PRINCIPAL_AND_REQUEST_RAW = RawRead(
+    SESSION_PRINCIPAL.outerjoin(RequestRow, RequestRow.id == bindparam("request_id")).add_columns(
+        *_SUMMARY, RequestRow.content
+    )
+)
+
+
+async def session_and_request(
+    engine: AsyncEngine, token_hash: str, request_id: uuid.UUID
+) -> tuple[SessionFacts, RequestView | None] | None:
+    """On PostgreSQL: a token's session facts and one request, in one round trip.
+
+    None when no such token; the request is None when there is no such request. Whether
+    the caller may see it is the workflow's question.
+    """
+    row = await _PRINCIPAL_AND_REQUEST_RAW.one_or_none(
+        engine, token_hash=token_hash, request_id=request_id
+    )
+    if row is None:
+        return None
+    split = len(SessionFacts.__dataclass_fields__)
+    facts = SessionFacts(*row[:split])
+    request = None if row[split] is None else RequestView(*row[split:])
+    return facts, request

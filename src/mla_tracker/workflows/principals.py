@@ -8,12 +8,16 @@ import logging
 import math
 import secrets
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..domain.model import AgencyRole
 from ..storage import repositories as repo
+from ..storage import request_reads
+from ..storage.raw_reads import RawStatement
+from ..storage.request_reads import RequestView
 from .context import Context
 from .errors import AuthenticationFailed, WorkflowError
 
@@ -58,12 +62,53 @@ async def authenticate(ctx: Context, token: str | None) -> Principal:
     Asks the database every time: a cached answer could outlive a logout or a key
     revocation made through another server process.
     """
+    digest = _digest_of(token)
+    if _is_operator_token(ctx, digest):
+        return OPERATOR
+    return _principal(ctx, digest, await repo.session_facts(ctx.sessions, digest))
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """A request read in the same round trip as the caller's token (None: no such request).
+
+    Whether the caller may see it is still the workflow's question (queries.can_see).
+    """
+
+    request_id: uuid.UUID
+    request: RequestView | None
+
+
+async def authenticate_with_request(
+    ctx: Context, token: str | None, request_id: uuid.UUID
+) -> tuple[Principal, Prefetched | None]:
+    """`authenticate`, reading one request in the same round trip where the database can
+    (PostgreSQL): a GET of one request is then one query, not two (issue 13)."""
+    digest = _digest_of(token)
+    engine = RawStatement.engine_of(ctx.sessions)
+    if _is_operator_token(ctx, digest) or engine is None:
+        return await authenticate(ctx, token), None
+    found = await request_reads.session_and_request(engine, digest, request_id)
+    if found is None:
+        return _principal(ctx, digest, None), None
+    facts, request = found
+    return _principal(ctx, digest, facts), Prefetched(request_id, request)
+
+
+def _digest_of(token: str | None) -> str:
     if not token:
         raise AuthenticationFailed("send 'Authorization: Bearer <token>'")
-    digest = hash_token(token)
-    if ctx.operator_token_hash is not None and hmac.compare_digest(digest, ctx.operator_token_hash):
-        return OPERATOR
-    found = await repo.session_facts(ctx.sessions, digest)
+    return hash_token(token)
+
+
+def _is_operator_token(ctx: Context, digest: str) -> bool:
+    return ctx.operator_token_hash is not None and hmac.compare_digest(
+        digest, ctx.operator_token_hash
+    )
+
+
+def _principal(ctx: Context, digest: str, found: repo.SessionFacts | None) -> Principal:
+    """The one home of what makes a stored session valid."""
     if found is None or found.revoked_at is not None:
         raise AuthenticationFailed("unknown or revoked token")
     if found.is_operator and found.agency_id is None:
@@ -80,9 +125,7 @@ async def authenticate(ctx: Context, token: str | None) -> Principal:
         raise AuthenticationFailed("session expired; log in again")
     if found.key_revoked_at is not None and found.key_revoked_at <= now:
         raise AuthenticationFailed("the key that opened this session is revoked; log in again")
-    return Principal(
-        False, found.agency_id, AgencyRole(found.agency_role), found.key_id, digest
-    )
+    return Principal(False, found.agency_id, AgencyRole(found.agency_role), found.key_id, digest)
 
 
 class TooManyAuthFailures(WorkflowError):

@@ -17,7 +17,7 @@ from ..storage.request_reads import PageFilter, RequestView, one_request, reques
 from ..storage.tables import RequestRow, StatementRow
 from .context import Context
 from .errors import Forbidden, InvalidQuery, NotFound
-from .principals import Principal
+from .principals import Prefetched, Principal
 
 
 @dataclass(frozen=True)
@@ -137,10 +137,18 @@ async def visible_request(
     return row
 
 
-async def show_request(ctx: Context, principal: Principal, request_id: uuid.UUID) -> VisibleRequest:
-    """One request, if the caller may see it (else NotFound, so existence does not leak)."""
+async def show_request(
+    ctx: Context, principal: Principal, request_id: uuid.UUID, prefetched: Prefetched | None = None
+) -> VisibleRequest:
+    """One request, if the caller may see it (else NotFound, so existence does not leak).
+
+    `prefetched`: the request as read with the caller's token (principals.py), if it was.
+    """
     _reader(principal)
-    row = await one_request(ctx.sessions, request_id)
+    if prefetched is not None and prefetched.request_id == request_id:
+        row = prefetched.request
+    else:
+        row = await one_request(ctx.sessions, request_id)
     if row is None or not can_see(principal, row):
         raise NotFound(f"no request {request_id}")
     return VisibleRequest(row, reads_bodies(principal))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
@@ -19,6 +19,7 @@ from ...workflows import completeness as completeness_workflow
 from ...workflows.context import Context
 from ...workflows.errors import Forbidden, StaleHead
 from ...workflows.principals import Principal
+from ..deps import PREFETCH_OPT, prefetched
 from ..metrics import METRIC_OPT
 from ..openapi import BODY_OPT, raises
 from ..schemas import (
@@ -112,15 +113,16 @@ class RequestController(Controller):
             [request_summary(r, bodies=page.bodies) for r in page.items], page.next_cursor
         )
 
-    @get("/{request_id:uuid}", opt=raises(Forbidden))
+    @get("/{request_id:uuid}", opt={PREFETCH_OPT: True, **raises(Forbidden)})
     async def show(
         self,
         ctx: NamedDependency[Context],
         principal: NamedDependency[Principal],
         request_id: FromPath[uuid.UUID],
+        request: Request[Any, Any, Any],
     ) -> RequestOut:
         """One request's current state."""
-        visible = await queries.show_request(ctx, principal, request_id)
+        visible = await queries.show_request(ctx, principal, request_id, prefetched(request))
         return request_out(visible.request, bodies=visible.bodies)
 
     @get("/{request_id:uuid}/statements", opt=raises(Forbidden))

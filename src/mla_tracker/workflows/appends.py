@@ -8,7 +8,6 @@ storage/move_writes.py); on SQLite one transaction under its write lock.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -185,8 +184,8 @@ async def _append_on_postgres(
             "another statement was accepted first", head_seq=head_seq, head_digest=head_digest
         )
     assert isinstance(planned.row, RequestView)
-    moved = {k: v for k, v in values.items() if k in RequestView.__dataclass_fields__}
-    return Accepted(dataclasses.replace(planned.row, **moved), planned.statement, duplicate=False)
+    moved = {k: v for k, v in values.items() if k in RequestView._fields}
+    return Accepted(planned.row._replace(**moved), planned.statement, duplicate=False)
 
 
 async def _append_in_transaction(

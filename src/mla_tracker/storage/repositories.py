@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, Update, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
@@ -198,9 +200,14 @@ def statement_values(statement: StatementRow) -> dict[str, object]:
     }
 
 
+# Table (Core) statements, built once: an ORM-enabled insert or update goes through the
+# ORM's bulk machinery, and `.values(...)` per call rebuilt and re-hashed the statement.
+_INSERT_STATEMENT = insert(cast(Table, StatementRow.__table__))
+
+
 async def insert_statement(session: AsyncSession, statement: StatementRow) -> None:
     """Insert an accepted statement (Core insert: no ORM bookkeeping on the hot path)."""
-    await session.execute(insert(StatementRow).values(**statement_values(statement)))
+    await session.execute(_INSERT_STATEMENT, statement_values(statement))
 
 
 async def advance_head(
@@ -211,13 +218,24 @@ async def advance_head(
     values: dict[str, object],
 ) -> bool:
     """Move the projection on only if its head is still `expected_seq`; False if it moved."""
+    params = {f"v_{k}": v for k, v in values.items()}
     result = await session.execute(
-        update(RequestRow)
-        .where(RequestRow.id == request_id, RequestRow.head_seq == expected_seq)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        _advance_head(tuple(sorted(values))),
+        {"request_id": request_id, "expected_seq": expected_seq, **params},
     )
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+@functools.cache
+def _advance_head(columns: tuple[str, ...]) -> Update:
+    """The head-moving UPDATE setting these columns (few shapes: one per kind of move)."""
+    table = cast(Table, RequestRow.__table__).c
+    return (
+        update(cast(Table, RequestRow.__table__))
+        .where(table.id == bindparam("request_id"), table.head_seq == bindparam("expected_seq"))
+        # Bound under other names: a SET column's own name is reserved for its value.
+        .values({name: bindparam(f"v_{name}") for name in columns})
+    )
 
 
 async def statement_by_digest(session: AsyncSession, digest: str) -> StatementRow | None:

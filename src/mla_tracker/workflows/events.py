@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import msgspec
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..storage import repositories as repo
@@ -118,6 +118,9 @@ def after_move(request: RequestParties, values: Mapping[str, Any]) -> Parties:
     )
 
 
+_INSERT_EVENT = insert(cast(Table, EventRow.__table__))
+
+
 def accepted_rows(
     *, request: RequestParties, statement: StatementRow, state: str
 ) -> list[dict[str, Any]]:
@@ -153,8 +156,8 @@ async def statement_accepted(
 ) -> None:
     """Inside the statement's transaction: one event per party agency, metadata only."""
     rows = accepted_rows(request=request, statement=statement, state=state)
-    # One multi-row Core INSERT (one round trip, no ORM bookkeeping): this is the hot path.
-    await session.execute(insert(EventRow).values([{"position": None, **row} for row in rows]))
+    # A Core INSERT built once (no ORM bookkeeping, no statement rebuilt per call).
+    await session.execute(_INSERT_EVENT, rows)
 
 
 async def _take_lock(session: AsyncSession) -> bool:

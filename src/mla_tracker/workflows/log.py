@@ -15,9 +15,9 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..crypto import dsse, merkle
@@ -44,6 +44,9 @@ def origin_of(key: SigningKey) -> str:
 def note_signer(key: SigningKey) -> NoteSigner:
     """The signer of this hub's checkpoints (its note name is the log's origin)."""
     return NoteSigner(origin_of(key), key)
+
+
+_QUEUE = insert(cast(Table, LogEntryRow.__table__))
 
 
 def entry_values(
@@ -76,8 +79,8 @@ async def queue(
 ) -> None:
     """Inside an append transaction: queue the envelope for the log (metadata only)."""
     values = entry_values(envelope, ctx, request_id=request_id, agency_id=agency_id)
-    # A Core insert: the append path is hot, and this row needs no ORM bookkeeping.
-    await session.execute(insert(LogEntryRow).values(leaf_index=None, **values))
+    # A Core insert built once: the append path is hot, and this row needs no ORM.
+    await session.execute(_QUEUE, values)
 
 
 async def load_nodes(

@@ -38,6 +38,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ WRK_DIR = Path(__file__).resolve().parent / "wrk"
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench.log_wait import integration_waits  # noqa: E402
 from bench.pg_support import dsn as _dsn  # noqa: E402
 from bench.pg_support import recreate_database as _recreate_database  # noqa: E402
 from tests.support import mla_content, register_sync  # noqa: E402
@@ -384,6 +386,7 @@ class Bench:
             base = run_wrk(
                 self.load, self.baseline, "walk.lua", env={"BENCH_WRK_FILE": str(inserts)}
             )
+            started = datetime.now(UTC)
             svc = run_wrk(
                 self.load,
                 self.service,
@@ -398,9 +401,11 @@ class Bench:
             self.append_rate = max(self.append_rate, svc.rps)
             if not svc.raw["overrun"]:
                 pending, indexed = svc.raw["pending"], svc.raw["indexed"]
+                waits = integration_waits(self.service.env["MLA_DATABASE_URL"], started)
                 note = (
                     f"answers: {indexed} with a log index, {pending} pending"
-                    f", {svc.raw['duplicate']} duplicates, {svc.raw['other']} not 201"
+                    f", {svc.raw['duplicate']} duplicates, {svc.raw['other']} not 201; "
+                    + waits.text()
                 )
                 return Pair(self.backend, label, base, svc, note)
             print(f"    {n} fresh statements were not enough (attempt {attempt}); more")
@@ -473,7 +478,12 @@ def service_argv(mode: str) -> list[str]:
         # The deadline worker runs beside the API in production (`mla worker`, compose.yaml);
         # its sweep is measured by bench/deadline_sweep.py, not here.
         return [
-            sys.executable, "-m", "mla_tracker.cli.main", "serve", "--port", "{port}",
+            sys.executable,
+            "-m",
+            "mla_tracker.cli.main",
+            "serve",
+            "--port",
+            "{port}",
             "--no-worker",
         ]
     return [

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ClauseElement
 
 from .db import UNAVAILABLE_SQLSTATES, DatabaseUnavailable, is_unavailable
+from .sqlite_reads import SqliteRead, SqliteReader, reader_of
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
@@ -101,3 +102,45 @@ class RawRead(RawStatement):
         compiled = statement.compile(dialect=_DIALECT)
         # asyncpg's paramstyle is positional ($1, $2 …): the compiler says which is which.
         super().__init__(str(compiled), tuple(getattr(compiled, "positiontup", None) or ()))
+
+
+class HotRead:
+    """A SELECT run by the driver directly: asyncpg on PostgreSQL, a reader thread on an
+    SQLite file (sqlite_reads.py). `available` says whether either applies (not for an
+    in-memory SQLite database); callers keep their ordinary path for that case."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.postgres = RawRead(statement)
+        self.sqlite = SqliteRead(statement)
+
+    @staticmethod
+    def available(sessions: async_sessionmaker[AsyncSession]) -> bool:
+        """Whether the database behind `sessions` has a direct path."""
+        return RawStatement.engine_of(sessions) is not None or reader_of(sessions) is not None
+
+    async def one_or_none(
+        self, sessions: async_sessionmaker[AsyncSession], **params: Any
+    ) -> Sequence[Any] | None:
+        """The first row, or None (requires `available`)."""
+        engine = RawStatement.engine_of(sessions)
+        if engine is not None:
+            return await self.postgres.one_or_none(engine, **params)
+        row: Sequence[Any] | None = await _sqlite(sessions).fetch(self.sqlite, params, one=True)
+        return row
+
+    async def all(
+        self, sessions: async_sessionmaker[AsyncSession], **params: Any
+    ) -> list[Sequence[Any]]:
+        """Every row (requires `available`)."""
+        engine = RawStatement.engine_of(sessions)
+        if engine is not None:
+            return await self.postgres.all(engine, **params)
+        rows: list[Sequence[Any]] = await _sqlite(sessions).fetch(self.sqlite, params, one=False)
+        return rows
+
+
+def _sqlite(sessions: async_sessionmaker[AsyncSession]) -> SqliteReader:
+    reader = reader_of(sessions)
+    if reader is None:
+        raise RuntimeError("no direct read path here: check HotRead.available first")
+    return reader

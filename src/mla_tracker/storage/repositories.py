@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
 from .db import transaction
-from .raw_reads import RawRead
+from .raw_reads import HotRead
 from .tables import (
     AgencyKeyRow,
     AgencyRow,
@@ -90,18 +90,18 @@ _REQUEST_AND_KEY = (
 )
 
 
-_SESSION_PRINCIPAL_RAW = RawRead(SESSION_PRINCIPAL)
+_SESSION_PRINCIPAL_HOT = HotRead(SESSION_PRINCIPAL)
 
 
 async def session_facts(
     sessions: async_sessionmaker[AsyncSession], token_hash: str
 ) -> SessionFacts | None:
-    """`session_principal` in its own read: on PostgreSQL by the driver (raw_reads.py)."""
-    engine = RawRead.engine_of(sessions)
-    if engine is None:
+    """`session_principal` in its own read: on PostgreSQL by the driver (raw_reads.py), on
+    an SQLite file by a reader thread (sqlite_reads.py)."""
+    if not HotRead.available(sessions):
         async with transaction(sessions, write=False) as session:
             return await session_principal(session, token_hash)
-    row = await _SESSION_PRINCIPAL_RAW.one_or_none(engine, token_hash=token_hash)
+    row = await _SESSION_PRINCIPAL_HOT.one_or_none(sessions, token_hash=token_hash)
     return None if row is None else SessionFacts(*row)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .db import transaction
-from .raw_reads import RawRead
+from .raw_reads import HotRead, RawRead
 from .repositories import SESSION_PRINCIPAL, SessionFacts
 from .tables import AgencyKeyRow, RequestRow
 
@@ -53,16 +53,15 @@ class RequestView(NamedTuple):
 
 _SUMMARY = tuple(getattr(RequestRow, name) for name in RequestView._fields if name != "content")
 _ONE = select(*_SUMMARY, RequestRow.content).where(RequestRow.id == bindparam("request_id"))
-_ONE_RAW = RawRead(_ONE)
+_ONE_HOT = HotRead(_ONE)
 
 
 async def one_request(
     sessions: async_sessionmaker[AsyncSession], request_id: uuid.UUID
 ) -> RequestView | None:
     """One request with its content, or None."""
-    engine = RawRead.engine_of(sessions)
-    if engine is not None:
-        row = await _ONE_RAW.one_or_none(engine, request_id=request_id)
+    if HotRead.available(sessions):
+        row = await _ONE_HOT.one_or_none(sessions, request_id=request_id)
     else:
         async with transaction(sessions, write=False) as session:
             row = (await session.execute(_ONE, {"request_id": request_id})).one_or_none()
@@ -93,8 +92,8 @@ def _involves(name: str) -> Any:
 @functools.cache
 def _page(
     party: bool, counterparty: bool, kind: bool, state: bool, urgency: bool, after: bool
-) -> tuple[Select[Any], RawRead]:
-    """The page query of one filter shape, and its compiled form for asyncpg."""
+) -> tuple[Select[Any], HotRead]:
+    """The page query of one filter shape, and its compiled forms for the drivers."""
     query = select(*_SUMMARY)
     if party:
         query = query.where(_involves("party"))
@@ -114,14 +113,14 @@ def _page(
         )
     query = query.order_by(RequestRow.created_at.desc(), RequestRow.id.desc())
     query = query.limit(bindparam("limit"))
-    return query, RawRead(query)
+    return query, HotRead(query)
 
 
 async def request_page(
     sessions: async_sessionmaker[AsyncSession], flt: PageFilter, *, limit: int
 ) -> Sequence[RequestView]:
     """Requests newest first (created_at, then id), filtered, at most `limit`."""
-    query, raw = _page(
+    query, hot = _page(
         flt.party is not None,
         flt.counterparty is not None,
         flt.kind is not None,
@@ -139,9 +138,9 @@ async def request_page(
         "after_id": flt.after[1] if flt.after else None,
         "limit": limit,
     }
-    engine = RawRead.engine_of(sessions)
-    if engine is not None:
-        rows: Sequence[Sequence[Any]] = await raw.all(engine, **params)
+    rows: Sequence[Sequence[Any]]
+    if HotRead.available(sessions):
+        rows = await hot.all(sessions, **params)
     else:
         async with transaction(sessions, write=False) as session:
             rows = (await session.execute(query, params)).all()
@@ -179,23 +178,27 @@ async def request_and_key(
     return RequestView(*row[:split]), key
 
 
-_PRINCIPAL_AND_REQUEST_RAW = RawRead(
-    SESSION_PRINCIPAL.outerjoin(RequestRow, RequestRow.id == bindparam("request_id")).add_columns(
-        *_SUMMARY, RequestRow.content
-    )
-)
+_PRINCIPAL_AND_REQUEST = SESSION_PRINCIPAL.outerjoin(
+    RequestRow, RequestRow.id == bindparam("request_id")
+).add_columns(*_SUMMARY, RequestRow.content)
+_PRINCIPAL_AND_REQUEST_HOT = HotRead(_PRINCIPAL_AND_REQUEST)
+
+
+def reads_in_one(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """Whether `session_and_request` can read token and request in one query here."""
+    return HotRead.available(sessions)
 
 
 async def session_and_request(
-    engine: AsyncEngine, token_hash: str, request_id: uuid.UUID
+    sessions: async_sessionmaker[AsyncSession], token_hash: str, request_id: uuid.UUID
 ) -> tuple[SessionFacts, RequestView | None] | None:
-    """On PostgreSQL: a token's session facts and one request, in one round trip.
+    """A token's session facts and one request, in one query (see `reads_in_one`).
 
     None when no such token; the request is None when there is no such request. Whether
     the caller may see it is the workflow's question.
     """
-    row = await _PRINCIPAL_AND_REQUEST_RAW.one_or_none(
-        engine, token_hash=token_hash, request_id=request_id
+    row = await _PRINCIPAL_AND_REQUEST_HOT.one_or_none(
+        sessions, token_hash=token_hash, request_id=request_id
     )
     if row is None:
         return None

@@ -16,7 +16,6 @@ from typing import ClassVar
 from ..domain.model import AgencyRole
 from ..storage import repositories as repo
 from ..storage import request_reads
-from ..storage.raw_reads import RawStatement
 from ..storage.request_reads import RequestView
 from .context import Context
 from .errors import AuthenticationFailed, WorkflowError
@@ -82,13 +81,12 @@ class Prefetched:
 async def authenticate_with_request(
     ctx: Context, token: str | None, request_id: uuid.UUID
 ) -> tuple[Principal, Prefetched | None]:
-    """`authenticate`, reading one request in the same round trip where the database can
-    (PostgreSQL): a GET of one request is then one query, not two (issue 13)."""
+    """`authenticate`, reading one request in the same query: a GET of one request is then
+    one query, not two (issue 13)."""
     digest = _digest_of(token)
-    engine = RawStatement.engine_of(ctx.sessions)
-    if _is_operator_token(ctx, digest) or engine is None:
+    if _is_operator_token(ctx, digest) or not request_reads.reads_in_one(ctx.sessions):
         return await authenticate(ctx, token), None
-    found = await request_reads.session_and_request(engine, digest, request_id)
+    found = await request_reads.session_and_request(ctx.sessions, digest, request_id)
     if found is None:
         return _principal(ctx, digest, None), None
     facts, request = found

@@ -1,0 +1,149 @@
+"""The hottest reads on an SQLite file, in one thread hand-off each (issue 13).
+
+Through SQLAlchemy and aiosqlite a read hands each call (BEGIN, cursor, execute, fetch,
+close, COMMIT) to aiosqlite's thread and wakes the event loop for each answer: several
+hand-offs per query, most of a read's cost on the embedded default. Here a whole query
+runs in one call on a small pool of reader threads, each with its own connection to the
+same file (WAL lets readers overlap each other and the one writer). SQLAlchemy still
+writes the SQL and supplies its type conversions (UUIDs, timestamps, JSON), so rows come
+back exactly as through the engine. Writes keep the ordinary path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+
+from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import dialect as aiosqlite_dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
+
+from .db import DatabaseUnavailable
+
+_DIALECT = aiosqlite_dialect()
+#: Reader threads per database: reads take microseconds, so two keep the loop fed.
+THREADS = 2
+_Processor = Callable[[Any], Any] | None
+
+
+class SqliteRead:
+    """One SELECT compiled for SQLite, with SQLAlchemy's conversions of its parameters
+    and result columns."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=_DIALECT))
+        self.sql = str(compiled)
+        self.names: Sequence[str] = tuple(getattr(compiled, "positiontup", None) or ())
+        # Parameters SQLAlchemy adds itself (SQLite's `OFFSET ?` after a LIMIT) keep their
+        # compiled values.
+        self.defaults = {name: compiled.binds[name].value for name in self.names}
+        self.binds: dict[str, _Processor] = {
+            name: compiled.binds[name].type.dialect_impl(_DIALECT).bind_processor(_DIALECT)
+            for name in self.names
+        }
+        self.results: list[_Processor] = [
+            entry[3].dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+            for entry in getattr(compiled, "_result_columns", ())
+        ]
+
+    def arguments(self, params: dict[str, Any]) -> list[Any]:
+        """The positional parameters, converted as SQLAlchemy would."""
+        out = []
+        for name in self.names:
+            value, convert = params.get(name, self.defaults[name]), self.binds[name]
+            out.append(value if convert is None or value is None else convert(value))
+        return out
+
+    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+        """One result row, converted as SQLAlchemy would."""
+        return tuple(
+            value if convert is None else convert(value)
+            for value, convert in zip(raw, self.results, strict=True)
+        )
+
+
+class SqliteReader:
+    """Reader threads with one connection each to one SQLite file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="mla-sqlite-read")
+        self.local = threading.local()
+        self.opened: list[sqlite3.Connection] = []
+        self.lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA query_only=ON")  # a reader never writes, whatever it is given
+            self.local.conn = conn
+            with self.lock:
+                self.opened.append(conn)
+        return conn
+
+    def _run(self, read: SqliteRead, args: list[Any], one: bool) -> Any:
+        cursor = self._connection().execute(read.sql, args)
+        try:
+            if one:
+                found = cursor.fetchone()
+                return None if found is None else read.row(found)
+            return [read.row(r) for r in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    async def fetch(self, read: SqliteRead, params: dict[str, Any], *, one: bool) -> Any:
+        """Run `read` on a reader thread; DatabaseUnavailable when the file is locked."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self.pool, self._run, read, read.arguments(params), one
+            )
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise DatabaseUnavailable("the database is unavailable (locked)") from exc
+            raise
+
+    def close(self) -> None:
+        """Stop the threads and close their connections."""
+        self.pool.shutdown(wait=True)
+        with self.lock:
+            for conn in self.opened:
+                conn.close()
+            self.opened.clear()
+
+
+_READERS: weakref.WeakKeyDictionary[AsyncEngine, SqliteReader | None] = weakref.WeakKeyDictionary()
+_READERS_LOCK = threading.Lock()
+
+
+def reader_of(sessions: async_sessionmaker[AsyncSession]) -> SqliteReader | None:
+    """The reader of the SQLite file behind `sessions`; None for PostgreSQL or :memory:."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
+        return None
+    if bind in _READERS:
+        return _READERS[bind]
+    with _READERS_LOCK:
+        database = bind.url.database
+        reader = None if database in (None, "", ":memory:") else SqliteReader(database)
+        _READERS[bind] = reader
+        if reader is not None:
+            # Disposing the engine (the app's shutdown) stops its reader threads too; an
+            # engine used again after that gets a new reader.
+            def disposed(_engine: Any) -> None:
+                _READERS.pop(bind, None)
+                reader.close()
+
+            event.listen(bind.sync_engine, "engine_disposed", disposed)
+    return reader

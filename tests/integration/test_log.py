@@ -181,8 +181,7 @@ async def test_two_servers_appending_never_fork_or_skip(
     settings: Settings, hub: Hub, cast: Cast
 ) -> None:
     ids = [
-        (await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"]
-        for _ in range(6)
+        (await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"] for _ in range(6)
     ]
     async with AsyncTestClient(app=create_app(settings)) as second_client:
         second = Hub(second_client)

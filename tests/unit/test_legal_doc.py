@@ -22,8 +22,7 @@ LIFECYCLE = {model.State, model.Action, model.Party}
 
 def test_docs_legal_md_is_generated_from_the_code() -> None:
     assert DOC.read_text() == render(), (
-        "docs/legal.md is out of date: run `python -m mla_tracker.domain.legal_doc > "
-        "docs/legal.md`"
+        "docs/legal.md is out of date: run `python -m mla_tracker.domain.legal_doc > docs/legal.md`"
     )
 
 

@@ -206,7 +206,7 @@ def test_mixing_x25519_and_hybrid_recipients_refused(
 
 def test_opening_a_mixed_package_refused(tmp_path: Path) -> None:
     """A package made elsewhere with both kinds (the testkit's file) is refused, not opened."""
-    vector = (Path(__file__).parent.parent / "vectors" / "age-testkit" / "hybrid_and_x25519")
+    vector = Path(__file__).parent.parent / "vectors" / "age-testkit" / "hybrid_and_x25519"
     head, _, blob = vector.read_bytes().partition(b"\n\n")
     ident = parse_identity(head.split(b"identity: ")[1].split(b"\n")[0].decode())
     pkg = tmp_path / "mixed.age"

@@ -158,8 +158,7 @@ def open_request(
     requested = facts.agencies.get(content.requested_agency)
     if requested is None or requested.role not in senders:
         raise ContentInvalid(
-            f"requested_agency '{content.requested_agency}' is not a registered "
-            f"{_roles(senders)}"
+            f"requested_agency '{content.requested_agency}' is not a registered {_roles(senders)}"
         )
     if content.linked_request_id is not None:
         linked = facts.requests.get(content.linked_request_id)
@@ -182,11 +181,10 @@ def open_request(
 
 # ---- every further move -----------------------------------------------------------------
 
+
 def decide(request: RequestFacts, party: Party | None, move: Move, facts: Facts) -> Decision:
     """Decide a move on an existing request: the new state and changes, or a domain error."""
     target = next_state(request.kind, request.state, move.action, party)
     _check_meta(move)
     rule = RULES.get(move.action)
     return Decision(target) if rule is None else rule(request, target, move, facts)
-
-

@@ -105,9 +105,7 @@ async def refresh_due(ctx: Context, *, limit: int = 200) -> int:
             elif at != due.act_at:
                 due.act_at = at
         session.add_all(
-            DeadlineDueRow(
-                request_id=rid, deadline_id=did, move=move, act_at=at, status=PENDING
-            )
+            DeadlineDueRow(request_id=rid, deadline_id=did, move=move, act_at=at, status=PENDING)
             for (rid, did, move), at in wanted.items()
         )
         for row in rows:

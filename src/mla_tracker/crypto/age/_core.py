@@ -217,6 +217,7 @@ def encrypt(
 
 # --------------------------------------------------------------------------- decryption
 
+
 def _unwrap_file_key(stanzas: tuple[Stanza, ...], identities: list[Identity]) -> bytes:
     if any(s.type == "scrypt" for s in stanzas):
         if len(stanzas) != 1:

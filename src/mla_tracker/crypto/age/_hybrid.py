@@ -98,9 +98,7 @@ class HybridIdentity:
         dk_pq, dk_t = _expand_key(self._seed)
         self._dk_t = dk_t.private_bytes_raw()
         self._hpke = hpke.MLKEM768X25519PrivateKey(dk_pq, dk_t)
-        self._public = (
-            dk_pq.public_key().public_bytes_raw() + dk_t.public_key().public_bytes_raw()
-        )
+        self._public = dk_pq.public_key().public_bytes_raw() + dk_t.public_key().public_bytes_raw()
 
     @classmethod
     def generate(cls) -> HybridIdentity:

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from ._core import Identity, Recipient
 
 
-
 def parse_identity(s: str) -> Identity:
     """Parse an "AGE-SECRET-KEY-1…" or "AGE-SECRET-KEY-PQ-1…" identity string."""
     s = s.strip()

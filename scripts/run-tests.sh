@@ -19,6 +19,7 @@ fi
 
 echo "== ruff" >&2
 $BIN/ruff check src tests bench
+$BIN/ruff format --check src tests bench
 echo "== mypy --strict (src/mla_tracker)" >&2
 $BIN/mypy
 echo "== pytest" >&2

@@ -1,5 +1,5 @@
-"""The SQLite reader threads (storage/sqlite_reads.py): rows exactly as the engine gives
-them, and no thread left once the app stops."""
+"""The SQLite reader and writer threads (storage/sqlite_reads.py, sqlite_moves.py): rows
+exactly as the engine gives them, and no thread left once the app stops."""
 
 from __future__ import annotations
 
@@ -19,9 +19,18 @@ from mla_tracker.storage.tables import RequestRow
 from tests.integration.conftest import Cast, in_execution
 from tests.support import Hub
 
+_CAST = [
+    ("la-mps", "LA", "central_authority"),
+    ("th-oag", "TH", "central_authority"),
+    ("th-ccib", "TH", "executing_authority"),
+    ("asean-audit", "SG", "auditor"),
+    ("vn-spp", "VN", "central_authority"),
+    ("vn-a05", "VN", "executing_authority"),
+]
+
 
 def _readers() -> int:
-    return sum(t.name.startswith("mla-sqlite-read") for t in threading.enumerate())
+    return sum(t.name.startswith("mla-sqlite-") for t in threading.enumerate())
 
 
 @pytest.fixture
@@ -51,11 +60,14 @@ async def test_rows_are_what_the_engine_gives(hub: Hub, cast: Cast, sqlite_url: 
         await engine.dispose()
 
 
-async def test_reader_threads_end_with_the_app(settings: Settings, sqlite_url: str) -> None:
+async def test_reader_and_writer_threads_end_with_the_app(
+    settings: Settings, sqlite_url: str
+) -> None:
     before = _readers()
     async with AsyncTestClient(app=create_app(settings)) as client:
         hub = Hub(client)
-        agency = await hub.register("la-mps", "LA", "central_authority")
-        assert (await client.get("/v1/whoami", headers=agency.auth)).status_code == 200
-        assert _readers() > before
+        cast = Cast(*[await hub.register(*a) for a in _CAST])
+        await in_execution(hub, cast)  # reads, and appends through the writer thread
+        names = {t.name.rsplit("_", 1)[0] for t in threading.enumerate()}
+        assert {"mla-sqlite-read", "mla-sqlite-write"} <= names
     assert _readers() == before

@@ -21,19 +21,19 @@ driver directly, like the hot reads (raw_reads.py). SQLite keeps the ORM transac
 from __future__ import annotations
 
 import functools
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Column, Table
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .event_tables import EventRow
 from .log_tables import LogEntryRow
+from .move_rows import MoveRows
 from .raw_reads import RawStatement
+from .sqlite_moves import writer_of
 from .tables import RequestRow, StatementRow
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -43,18 +43,6 @@ _LOG_ENTRIES: Table = LogEntryRow.__table__  # type: ignore[assignment]
 _EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
 #: Columns the database fills (identities) or the integrator and publisher set later.
 _SKIPPED = {"id", "leaf_index", "position"}
-
-
-@dataclass(frozen=True)
-class MoveRows:
-    """What one accepted move writes, as column values."""
-
-    request_id: uuid.UUID
-    expected_seq: int
-    head: Mapping[str, Any]
-    statement: Mapping[str, Any]
-    log_entry: Mapping[str, Any]
-    events: Sequence[Mapping[str, Any]]
 
 
 def _columns(table: Table) -> list[Column[Any]]:
@@ -122,3 +110,17 @@ async def store(engine: AsyncEngine, rows: MoveRows) -> bool:
     except asyncpg.UniqueViolationError:
         return False
     return bool(moved == 1)
+
+
+#: Stores a move; False if another statement moved the head first.
+Store = Callable[[MoveRows], Awaitable[bool]]
+
+
+def direct_store(sessions: async_sessionmaker[AsyncSession]) -> Store | None:
+    """How to store a move at once here: the CTE on PostgreSQL, the writer thread on an
+    SQLite file; None elsewhere (the caller keeps its ORM transaction)."""
+    engine = RawStatement.engine_of(sessions)
+    if engine is not None:
+        return functools.partial(store, engine)
+    writer = writer_of(sessions)
+    return None if writer is None else writer.store

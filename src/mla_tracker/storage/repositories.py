@@ -220,14 +220,14 @@ async def advance_head(
     """Move the projection on only if its head is still `expected_seq`; False if it moved."""
     params = {f"v_{k}": v for k, v in values.items()}
     result = await session.execute(
-        _advance_head(tuple(sorted(values))),
+        advance_head_statement(tuple(sorted(values))),
         {"request_id": request_id, "expected_seq": expected_seq, **params},
     )
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
 @functools.cache
-def _advance_head(columns: tuple[str, ...]) -> Update:
+def advance_head_statement(columns: tuple[str, ...]) -> Update:
     """The head-moving UPDATE setting these columns (few shapes: one per kind of move)."""
     table = cast(Table, RequestRow.__table__).c
     return (

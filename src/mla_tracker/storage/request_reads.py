@@ -16,10 +16,10 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, bindparam, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .db import transaction
-from .raw_reads import HotRead, RawRead
+from .raw_reads import HotRead
 from .repositories import SESSION_PRINCIPAL, SessionFacts
 from .tables import AgencyKeyRow, RequestRow
 
@@ -159,7 +159,7 @@ class KeyView(NamedTuple):
 
 
 _KEY = tuple(getattr(AgencyKeyRow, name) for name in KeyView._fields)
-_REQUEST_AND_KEY_RAW = RawRead(
+_REQUEST_AND_KEY_HOT = HotRead(
     select(*_SUMMARY, *_KEY)
     .outerjoin(AgencyKeyRow, AgencyKeyRow.key_id == bindparam("key_id"))
     .where(RequestRow.id == bindparam("request_id"))
@@ -167,10 +167,10 @@ _REQUEST_AND_KEY_RAW = RawRead(
 
 
 async def request_and_key(
-    engine: AsyncEngine, request_id: uuid.UUID, key_id: str
+    sessions: async_sessionmaker[AsyncSession], request_id: uuid.UUID, key_id: str
 ) -> tuple[RequestView | None, KeyView | None]:
-    """On PostgreSQL: a request (without content) and a signing key, in one round trip."""
-    row = await _REQUEST_AND_KEY_RAW.one_or_none(engine, request_id=request_id, key_id=key_id)
+    """A request (without content) and a signing key, in one query (needs HotRead.available)."""
+    row = await _REQUEST_AND_KEY_HOT.one_or_none(sessions, request_id=request_id, key_id=key_id)
     if row is None:
         return None, None
     split = len(_SUMMARY)

@@ -17,7 +17,7 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from sqlalchemy import event
 from sqlalchemy.dialects.sqlite.aiosqlite import dialect as aiosqlite_dialect
@@ -104,15 +104,7 @@ class SqliteReader:
 
     async def fetch(self, read: SqliteRead, params: dict[str, Any], *, one: bool) -> Any:
         """Run `read` on a reader thread; DatabaseUnavailable when the file is locked."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(
-                self.pool, self._run, read, read.arguments(params), one
-            )
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise DatabaseUnavailable("the database is unavailable (locked)") from exc
-            raise
+        return await on_thread(self.pool, self._run, read, read.arguments(params), one)
 
     def close(self) -> None:
         """Stop the threads and close their connections."""
@@ -123,27 +115,60 @@ class SqliteReader:
             self.opened.clear()
 
 
-_READERS: weakref.WeakKeyDictionary[AsyncEngine, SqliteReader | None] = weakref.WeakKeyDictionary()
-_READERS_LOCK = threading.Lock()
+class FileThreads(Protocol):
+    """Threads with connections of their own to one SQLite file."""
+
+    def close(self) -> None:
+        """Stop the threads and close their connections."""
+
+
+T = TypeVar("T", bound=FileThreads)
+
+
+class PerFile(Generic[T]):
+    """One `T` per SQLite file engine, made on first use and closed when the engine is
+    disposed (the app's shutdown); an engine used again after that gets a new one."""
+
+    def __init__(self, make: Callable[[str], T]) -> None:
+        self.make = make
+        self.found: weakref.WeakKeyDictionary[AsyncEngine, T | None] = weakref.WeakKeyDictionary()
+        self.lock = threading.Lock()
+
+    def of(self, sessions: async_sessionmaker[AsyncSession]) -> T | None:
+        """The `T` of the SQLite file behind `sessions`; None for others and :memory:."""
+        bind = sessions.kw.get("bind")
+        if not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
+            return None
+        if bind in self.found:
+            return self.found[bind]
+        with self.lock:
+            database = bind.url.database
+            made = None if database in (None, "", ":memory:") else self.make(database)
+            self.found[bind] = made
+            if made is not None:
+
+                def disposed(_engine: Any) -> None:
+                    self.found.pop(bind, None)
+                    made.close()
+
+                event.listen(bind.sync_engine, "engine_disposed", disposed)
+        return made
+
+
+async def on_thread(pool: ThreadPoolExecutor, call: Callable[..., Any], *args: Any) -> Any:
+    """`call(*args)` on one of `pool`'s threads; DatabaseUnavailable (503) for a file still
+    locked past the busy timeout."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, call, *args)
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise DatabaseUnavailable("the database is unavailable (locked)") from exc
+        raise
+
+
+_READERS = PerFile(SqliteReader)
 
 
 def reader_of(sessions: async_sessionmaker[AsyncSession]) -> SqliteReader | None:
     """The reader of the SQLite file behind `sessions`; None for PostgreSQL or :memory:."""
-    bind = sessions.kw.get("bind")
-    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
-        return None
-    if bind in _READERS:
-        return _READERS[bind]
-    with _READERS_LOCK:
-        database = bind.url.database
-        reader = None if database in (None, "", ":memory:") else SqliteReader(database)
-        _READERS[bind] = reader
-        if reader is not None:
-            # Disposing the engine (the app's shutdown) stops its reader threads too; an
-            # engine used again after that gets a new reader.
-            def disposed(_engine: Any) -> None:
-                _READERS.pop(bind, None)
-                reader.close()
-
-            event.listen(bind.sync_engine, "engine_disposed", disposed)
-    return reader
+    return _READERS.of(sessions)

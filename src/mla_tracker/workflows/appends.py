@@ -1,9 +1,11 @@
 """Appending a signed statement to a request: verify, ask the Request aggregate, store.
 
 Of N concurrent statements on one head exactly one wins: the projection only advances
-`WHERE head_seq = expected`, and (request_id, seq) is unique. On PostgreSQL an append is
-two round trips (the request with the signing key; then the move stored in one statement,
-storage/move_writes.py); on SQLite one transaction under its write lock.
+`WHERE head_seq = expected`, and (request_id, seq) is unique. An append reads the
+request with the signing key, then stores the move at once: one statement on PostgreSQL
+(storage/move_writes.py), one hand-off to a writer thread on an SQLite file
+(storage/sqlite_moves.py); elsewhere (an in-memory database, a move announcing an
+evidence package) one ORM transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..crypto import dsse
 from ..crypto.statement import SignedStatement
@@ -23,7 +25,8 @@ from ..storage import move_writes, request_reads
 from ..storage import repositories as repo
 from ..storage.db import transaction
 from ..storage.facts import load_facts, request_facts
-from ..storage.raw_reads import RawStatement
+from ..storage.move_rows import MoveRows
+from ..storage.raw_reads import HotRead
 from ..storage.request_reads import KeyView, RequestView
 from ..storage.tables import AgencyKeyRow, RequestRow, StatementRow
 from . import events, evidence, log
@@ -140,21 +143,28 @@ async def append_statement(
 ) -> Accepted:
     """Append a signed statement to a request's chain and move its state."""
     actor = actor_of(principal)
-    engine = RawStatement.engine_of(ctx.sessions)
-    if engine is not None:
-        accepted = await _append_on_postgres(ctx, engine, actor, request_id, signed)
+    store = move_writes.direct_store(ctx.sessions)
+    if store is not None and HotRead.available(ctx.sessions):
+        accepted = await _append_direct(ctx, store, actor, request_id, signed)
         if accepted is not None:
             return accepted
     return await _append_in_transaction(ctx, actor, request_id, signed)
 
 
-async def _append_on_postgres(
-    ctx: Context, engine: AsyncEngine, actor: str, request_id: uuid.UUID, signed: SignedStatement
+async def _append_direct(
+    ctx: Context,
+    store: move_writes.Store,
+    actor: str,
+    request_id: uuid.UUID,
+    signed: SignedStatement,
 ) -> Accepted | None:
-    """Two round trips: read the request and key, then store the move in one statement
-    (storage/move_writes.py). None for a move that announces an evidence package: its
+    """Read the request and key, then store the move at once: one statement on PostgreSQL
+    (storage/move_writes.py), one hand-off to the writer thread on SQLite
+    (storage/sqlite_moves.py). None for a move that announces an evidence package: its
     package row is written in the transaction path."""
-    row, key_row = await request_reads.request_and_key(engine, request_id, signer_key_id(signed))
+    row, key_row = await request_reads.request_and_key(
+        ctx.sessions, request_id, signer_key_id(signed)
+    )
     # AUTOCOMMIT reads for the facts a move refers to (most refer to none: no round trip).
     async with transaction(ctx.sessions, write=False) as reads:
         planned = await _plan(ctx, reads, actor, request_id, signed, row, key_row)
@@ -163,9 +173,8 @@ async def _append_on_postgres(
     if planned.announced is not None:
         return None
     values = planned.values
-    stored = await move_writes.store(
-        engine,
-        move_writes.MoveRows(
+    stored = await store(
+        MoveRows(
             request_id=request_id,
             expected_seq=planned.row.head_seq,
             head=values,

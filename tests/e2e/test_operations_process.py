@@ -109,7 +109,11 @@ def test_sigkill_mid_upload_leaves_no_part_after_restart(database_url: str, tmp_
     assert _parts(data), "SIGKILL should leave the partial file for the restart to find"
     with serving(data, database_url=database_url, env=env) as (server, _proc):
         assert _parts(data) == []
-        assert "partial upload(s) left by an earlier crash" in server.log.read_text()
+        # Logged at start-up; the log writer may take a moment to put it in the file.
+        deadline = time.monotonic() + 10
+        while "partial upload(s) left by an earlier crash" not in server.log.read_text():
+            assert time.monotonic() < deadline, server.log.read_text()
+            time.sleep(0.05)
         with httpx.Client(base_url=server.url, timeout=60) as http:
             resp = http.put(
                 path, content=DATA, headers={"Authorization": f"Bearer {tokens['th-ccib']}"}

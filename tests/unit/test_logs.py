@@ -63,6 +63,8 @@ def test_lines_are_written_while_logging_runs_not_only_at_the_end() -> None:
     with configured_logging("text", stream):
         logging.getLogger("mla_tracker.test").error("the database is away")
         assert _wait_for(stream, "the database is away")
+        logging.getLogger("mla_tracker.test").warning("a partial upload was left")
+        assert _wait_for(stream, "a partial upload was left")
         logging.getLogger("mla_tracker.test").info("an ordinary line")
         assert _wait_for(stream, "an ordinary line")
 

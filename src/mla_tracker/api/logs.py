@@ -94,7 +94,7 @@ def log_handler(log_format: str, stream: IO[str] | None = None) -> logging.Handl
 
 class _Deferred(logging.Handler):
     """Formats in the caller's own context (its request id) and leaves the line for the
-    writer thread; an error wakes the writer at once."""
+    writer thread; a warning or an error wakes the writer at once."""
 
     def __init__(self, writer: _BatchWriter) -> None:
         super().__init__()
@@ -103,7 +103,7 @@ class _Deferred(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Queue the finished line (no args, no traceback object cross the thread)."""
         try:
-            self.writer.put(self.format(record), urgent=record.levelno >= logging.ERROR)
+            self.writer.put(self.format(record), urgent=record.levelno >= logging.WARNING)
         except Exception:  # a record that cannot be formatted must not fail the caller
             self.handleError(record)
 

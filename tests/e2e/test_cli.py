@@ -7,6 +7,7 @@ import re
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -194,7 +195,12 @@ def test_first_start_writes_operator_token(database_url: str, tmp_path: Path) ->
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         token = token_file.read_text().strip()
         assert token.startswith("mla_")
-        assert token not in srv.log.read_text()  # never logged, only its path
+        # Never logged, only its path: wait for that line, then look for the token.
+        deadline = time.monotonic() + 10
+        while "operator token written to" not in srv.log.read_text():
+            assert time.monotonic() < deadline, srv.log.read_text()
+            time.sleep(0.05)
+        assert str(token_file) in srv.log.read_text() and token not in srv.log.read_text()
         out = mla(
             "agency",
             "add",

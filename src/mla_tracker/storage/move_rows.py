@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Column, Table
+
 
 @dataclass(frozen=True)
 class MoveRows:
@@ -18,3 +20,12 @@ class MoveRows:
     statement: Mapping[str, Any]
     log_entry: Mapping[str, Any]
     events: Sequence[Mapping[str, Any]]
+
+
+#: Columns the database fills (identities) or the integrator and publisher set later.
+_FILLED_LATER = {"id", "leaf_index", "position"}
+
+
+def written_columns(table: Table) -> list[Column[Any]]:
+    """The columns a move writes into `table` (both stores insert exactly these)."""
+    return [c for c in table.columns if c.key not in _FILLED_LATER]

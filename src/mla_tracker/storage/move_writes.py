@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .event_tables import EventRow
 from .log_tables import LogEntryRow
-from .move_rows import MoveRows
+from .move_rows import MoveRows, written_columns
 from .raw_reads import RawStatement
 from .sqlite_moves import writer_of
 from .tables import RequestRow, StatementRow
@@ -41,12 +41,6 @@ _REQUESTS: Table = RequestRow.__table__  # type: ignore[assignment]
 _STATEMENTS: Table = StatementRow.__table__  # type: ignore[assignment]
 _LOG_ENTRIES: Table = LogEntryRow.__table__  # type: ignore[assignment]
 _EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
-#: Columns the database fills (identities) or the integrator and publisher set later.
-_SKIPPED = {"id", "leaf_index", "position"}
-
-
-def _columns(table: Table) -> list[Column[Any]]:
-    return [c for c in table.columns if c.key not in _SKIPPED]
 
 
 class _Params:
@@ -72,12 +66,12 @@ def _statement(head_keys: tuple[str, ...], events: int) -> RawStatement:
         "RETURNING id)"
     ]
     for alias, table, prefix in (("s", _STATEMENTS, "statement"), ("l", _LOG_ENTRIES, "log")):
-        cols = _columns(table)
+        cols = written_columns(table)
         values = ", ".join(params.add(f"{prefix}.{c.key}", c) for c in cols)
         names = ", ".join(c.key for c in cols)
         parts.append(f"{alias} AS (INSERT INTO {table.name} ({names}) SELECT {values} FROM moved)")
     if events:
-        cols = _columns(_EVENTS)
+        cols = written_columns(_EVENTS)
         rows = ", ".join(
             "(" + ", ".join(params.add(f"events.{n}.{c.key}", c) for c in cols) + ")"
             for n in range(events)

@@ -22,16 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from .db import SQLITE_PRAGMAS
 from .event_tables import EventRow
 from .log_tables import LogEntryRow
-from .move_rows import MoveRows
+from .move_rows import MoveRows, written_columns
 from .repositories import advance_head_statement
 from .sqlite_reads import PerFile, SqliteRead, on_thread
 from .tables import StatementRow
 
-_SKIPPED = {"id", "leaf_index", "position"}
-
 
 def _insert(table: Table) -> SqliteRead:
-    columns = [c for c in table.columns if c.key not in _SKIPPED]
+    columns = written_columns(table)
     return SqliteRead(insert(table).values({c.key: bindparam(c.key) for c in columns}))
 
 

@@ -84,8 +84,10 @@ async def authenticate_with_request(
     """`authenticate`, reading one request in the same query: a GET of one request is then
     one query, not two (issue 13)."""
     digest = _digest_of(token)
-    if _is_operator_token(ctx, digest) or not request_reads.reads_in_one(ctx.sessions):
-        return await authenticate(ctx, token), None
+    if _is_operator_token(ctx, digest):
+        return OPERATOR, None
+    if not request_reads.reads_in_one(ctx.sessions):
+        return _principal(ctx, digest, await repo.session_facts(ctx.sessions, digest)), None
     found = await request_reads.session_and_request(ctx.sessions, digest, request_id)
     if found is None:
         return _principal(ctx, digest, None), None

@@ -50,25 +50,41 @@ def start_server(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {log.read_text()}")
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError(f"server did not answer /health: {log.read_text()}")
-            time.sleep(0.2)
+        wait_until_answering(proc, url + "/health", log)
         yield Server(url, data_dir, log)
     finally:
-        proc.terminate()
+        stop(proc)
+
+
+def wait_until_answering(
+    proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 60
+) -> None:
+    """Wait until `url` answers 200; RuntimeError (with the process's log) if the process
+    exits first or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited: {log.read_text()}")
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer: {log.read_text()}")
+        time.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s; nothing if it has ended already."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from mla_tracker.storage.db import create_engine
 from tests.conftest import run_sync
-from tests.e2e.conftest import Server, _free_port
+from tests.e2e.conftest import Server, _free_port, stop, wait_until_answering
 from tests.e2e.test_transfer_e2e import DATA, SHA, Scene
 from tests.support import OPERATOR_TOKEN
 
@@ -52,25 +52,11 @@ def serving(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while wait_ready:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {log.read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            if time.time() > deadline:
-                raise RuntimeError(f"server did not answer /health: {log.read_text()}")
-            time.sleep(0.1)
+        if wait_ready:
+            wait_until_answering(proc, url + "/health", log)
         yield Server(url, data_dir, log), proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
 
 
 def _parts(data_dir: Path) -> list[Path]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, _free_port, start_server
+from tests.e2e.conftest import Server, _free_port, start_server, stop, wait_until_answering
 from tests.e2e.test_audit import Scene, run
 from tests.support import OPERATOR_TOKEN
 
@@ -41,21 +41,10 @@ def _witness(key: Path, log_key: str, state: Path, port: int) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        wait_until_answering(proc, url + "/", log)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.fixture

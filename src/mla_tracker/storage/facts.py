@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import msgspec
 from sqlalchemy import select
@@ -31,6 +31,9 @@ def request_facts(row: RequestRow | RequestView) -> RequestFacts:
         linked_request_id=row.linked_request_id,
         conditions_digest=row.conditions_digest,
     )
+
+
+_NOTHING = References()
 
 
 async def _agencies(session: AsyncSession, ids: Iterable[str]) -> dict[str, AgencyFacts]:
@@ -77,8 +80,21 @@ async def _content(session: AsyncSession, request_id: uuid.UUID | None) -> Reque
     return None if stored is None else msgspec.convert(stored, RequestContent)
 
 
+#: The session to read facts with, asked for only when a move refers to something.
+Reads = Callable[[], Awaitable[AsyncSession]]
+
+
+def reads_in(session: AsyncSession) -> Reads:
+    """`Reads` for a session already open (a transaction in progress)."""
+
+    async def current() -> AsyncSession:
+        return session
+
+    return current
+
+
 async def load_facts(
-    session: AsyncSession,
+    reads: Reads,
     refs: References,
     *,
     request_id: uuid.UUID | None,
@@ -88,7 +104,14 @@ async def load_facts(
     """The agencies, requests and (this request's) packages refs names; absent ones left out.
 
     The agencies of every referenced request are loaded too, since rules compare them.
+    Most moves refer to nothing: then no session is asked for.
     """
+    if refs == _NOTHING:
+        return Facts(
+            max_package_bytes=max_package_bytes,
+            dual_criminality_reservations=dual_criminality_reservations,
+        )
+    session = await reads()
     requests = await _requests(session, refs.requests)
     parties = {a for r in requests.values() for a in (r.requesting_agency, r.requested_agency)}
     return Facts(

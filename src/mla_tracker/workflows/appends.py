@@ -10,6 +10,7 @@ evidence package) one ORM transaction.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +25,7 @@ from ..domain import request as aggregate
 from ..storage import move_writes, request_reads
 from ..storage import repositories as repo
 from ..storage.db import transaction
-from ..storage.facts import load_facts, request_facts
+from ..storage.facts import Reads, load_facts, reads_in, request_facts
 from ..storage.move_rows import MoveRows
 from ..storage.raw_reads import HotRead
 from ..storage.request_reads import KeyView, RequestView
@@ -84,6 +85,18 @@ async def store_move(
     return True
 
 
+def _once(reads: Reads) -> Reads:
+    """`reads`, opening its session on the first call only."""
+    opened: list[AsyncSession] = []
+
+    async def session() -> AsyncSession:
+        if not opened:
+            opened.append(await reads())
+        return opened[0]
+
+    return session
+
+
 @dataclass(frozen=True)
 class _Planned:
     """A verified and decided move, ready to store: the projection's UPDATE in `values`."""
@@ -97,7 +110,7 @@ class _Planned:
 
 async def _plan(
     ctx: Context,
-    session: AsyncSession,
+    reads: Reads,
     actor: str,
     request_id: uuid.UUID,
     signed: SignedStatement,
@@ -115,7 +128,7 @@ async def _plan(
         raise StatementRejected("the statement names a different request_id")
     if st.seq != row.head_seq + 1 or st.prev != row.head_digest:
         # A re-sent accepted statement is always behind the head: look only then.
-        if (done := await duplicate_of(session, st, verified.payload)) is not None:
+        if (done := await duplicate_of(await reads(), st, verified.payload)) is not None:
             return done
         raise StaleHead(
             f"the request's head is seq {row.head_seq}; sign seq "
@@ -124,7 +137,7 @@ async def _plan(
             head_digest=row.head_digest,
         )
     facts = await load_facts(
-        session,
+        reads,
         aggregate.references(verified.move.action, verified.move.body, current),
         request_id=request_id,
         max_package_bytes=ctx.policy.max_package_bytes,
@@ -165,9 +178,14 @@ async def _append_direct(
     row, key_row = await request_reads.request_and_key(
         ctx.sessions, request_id, signer_key_id(signed)
     )
-    # AUTOCOMMIT reads for the facts a move refers to (most refer to none: no round trip).
-    async with transaction(ctx.sessions, write=False) as reads:
-        planned = await _plan(ctx, reads, actor, request_id, signed, row, key_row)
+    # AUTOCOMMIT reads for the facts a move refers to, opened only if it refers to any
+    # (most refer to none: not even a session is made).
+    async with contextlib.AsyncExitStack() as opened:
+
+        async def reads() -> AsyncSession:
+            return await opened.enter_async_context(transaction(ctx.sessions, write=False))
+
+        planned = await _plan(ctx, _once(reads), actor, request_id, signed, row, key_row)
     if isinstance(planned, Accepted):
         return planned
     if planned.announced is not None:
@@ -205,7 +223,7 @@ async def _append_in_transaction(
         async with transaction(ctx.sessions, write=True) as session:
             # One round trip for the request and the signing key: this is the hot path.
             row, key_row = await repo.request_and_key(session, request_id, signer_key_id(signed))
-            planned = await _plan(ctx, session, actor, request_id, signed, row, key_row)
+            planned = await _plan(ctx, reads_in(session), actor, request_id, signed, row, key_row)
             if isinstance(planned, Accepted):
                 return planned
             assert isinstance(row, RequestRow)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..crypto.statement import body_digest, encode_payload, parse_statement, sign_statement
 from ..domain import request as aggregate
 from ..domain.model import SERVER_ACTOR, Action, Party
-from ..storage.facts import load_facts, request_facts
+from ..storage.facts import load_facts, reads_in, request_facts
 from ..storage.tables import RequestRow, StatementRow
 from .appends import head_values, store_move
 from .context import Context
@@ -56,7 +56,7 @@ async def assert_as_hub(
     current = request_facts(row)
     move = aggregate.Move(action=action, actor=SERVER_ACTOR, issued_at=now, meta=meta, body=body)
     facts = await load_facts(
-        session,
+        reads_in(session),
         aggregate.references(action, body, current),
         request_id=row.id,
         max_package_bytes=ctx.policy.max_package_bytes,

@@ -34,7 +34,7 @@ from ..domain.model import Action, AgencyRole
 from ..domain.transitions import INITIAL_ACTION
 from ..storage import repositories as repo
 from ..storage.db import transaction
-from ..storage.facts import load_facts
+from ..storage.facts import load_facts, reads_in
 from ..storage.request_reads import KeyView, RequestView
 from ..storage.tables import AgencyKeyRow, RequestRow, StatementRow
 from . import events, log
@@ -191,7 +191,7 @@ async def submit_request(ctx: Context, principal: Principal, signed: SignedState
                 )
             refs = aggregate.references(verified.move.action, verified.move.body, None)
             facts = await load_facts(
-                session,
+                reads_in(session),
                 aggregate.References(agencies=refs.agencies | {actor}, requests=refs.requests),
                 request_id=None,
                 max_package_bytes=ctx.policy.max_package_bytes,

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import State
 
 from ..workflows.context import Context
 from ..workflows.errors import AuthenticationFailed
@@ -19,9 +18,11 @@ from ..workflows.principals import (
 )
 
 
-def provide_context(state: State) -> Context:
+def provide_context(request: Request[Any, Any, Any]) -> Context:
     """The workflow context built at start-up."""
-    ctx: Context = state.ctx
+    # Not a `state: State` parameter: litestar would build a State copy of the app's
+    # state for each dependency asking for it, on every request.
+    ctx: Context = request.app.state.ctx
     return ctx
 
 
@@ -36,7 +37,7 @@ def prefetched(request: Request[Any, Any, Any]) -> Prefetched | None:
     return found if isinstance(found, Prefetched) else None
 
 
-async def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], ctx: Context) -> Principal:
     """Authenticate the bearer token; AuthenticationFailed (401) otherwise, or
     TooManyAuthFailures (429) when this address sent too many wrong tokens lately."""
     header = request.headers.get("authorization", "")
@@ -45,12 +46,12 @@ async def provide_principal(request: Request[Any, Any, Any], state: State) -> Pr
     try:
         request_id = request.path_params.get("request_id")
         if isinstance(request_id, uuid.UUID) and request.route_handler.opt.get(PREFETCH_OPT):
-            principal, found = await authenticate_with_request(state.ctx, presented, request_id)
+            principal, found = await authenticate_with_request(ctx, presented, request_id)
             request.scope["state"][_PREFETCHED] = found
             return principal
-        return await authenticate(state.ctx, presented)
+        return await authenticate(ctx, presented)
     except AuthenticationFailed:
-        limiter: FailedAuthLimiter | None = state.get("auth_limiter")
+        limiter: FailedAuthLimiter | None = request.app.state.get("auth_limiter")
         # Only a presented token counts: a missing one is a client that forgot to log in.
         if presented and limiter is not None:
             limiter.failed(request.client.host if request.client else "unknown")

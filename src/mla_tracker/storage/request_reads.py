@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from .db import transaction
 from .raw_reads import HotRead
@@ -206,3 +207,33 @@ async def session_and_request(
     facts = SessionFacts(*row[:split])
     request = None if row[split] is None else RequestView._make(row[split:])
     return facts, request
+
+
+# The signer's key under its own name: SESSION_PRINCIPAL joins the token's key already.
+_SIGNER = aliased(AgencyKeyRow, name="signer_key")
+_PRINCIPAL_REQUEST_AND_KEY_HOT = HotRead(
+    SESSION_PRINCIPAL.outerjoin(RequestRow, RequestRow.id == bindparam("request_id"))
+    .outerjoin(_SIGNER, _SIGNER.key_id == bindparam("key_id"))
+    .add_columns(*_SUMMARY, *(getattr(_SIGNER, name) for name in KeyView._fields))
+)
+
+
+async def session_request_and_key(
+    sessions: async_sessionmaker[AsyncSession], token_hash: str, request_id: uuid.UUID, key_id: str
+) -> tuple[SessionFacts, RequestView | None, KeyView | None] | None:
+    """A token's session facts, one request (without content) and one signing key, in one
+    query (see `reads_in_one`): what an append reads before it decides.
+
+    None when no such token; the request or key is None when there is none such.
+    """
+    row = await _PRINCIPAL_REQUEST_AND_KEY_HOT.one_or_none(
+        sessions, token_hash=token_hash, request_id=request_id, key_id=key_id
+    )
+    if row is None:
+        return None
+    split = len(SessionFacts.__dataclass_fields__)
+    facts = SessionFacts(*row[:split])
+    request_end = split + len(_SUMMARY)
+    request = None if row[split] is None else RequestView(*row[split:request_end])
+    key = None if row[request_end] is None else KeyView._make(row[request_end:])
+    return facts, request, key

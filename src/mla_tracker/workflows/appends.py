@@ -33,7 +33,7 @@ from ..storage.tables import AgencyKeyRow, RequestRow, StatementRow
 from . import events, evidence, log
 from .context import Context
 from .errors import NotFound, StaleHead, StatementRejected
-from .principals import Principal
+from .principals import Prefetched, Principal
 from .statements import (
     Accepted,
     Verified,
@@ -152,13 +152,21 @@ async def _plan(
 
 
 async def append_statement(
-    ctx: Context, principal: Principal, request_id: uuid.UUID, signed: SignedStatement
+    ctx: Context,
+    principal: Principal,
+    request_id: uuid.UUID,
+    signed: SignedStatement,
+    prefetched: Prefetched | None = None,
 ) -> Accepted:
-    """Append a signed statement to a request's chain and move its state."""
+    """Append a signed statement to a request's chain and move its state.
+
+    `prefetched`: the request and signing key as read with the caller's token
+    (principals.authenticate_with_move), if they were.
+    """
     actor = actor_of(principal)
     store = move_writes.direct_store(ctx.sessions)
     if store is not None and HotRead.available(ctx.sessions):
-        accepted = await _append_direct(ctx, store, actor, request_id, signed)
+        accepted = await _append_direct(ctx, store, actor, request_id, signed, prefetched)
         if accepted is not None:
             return accepted
     return await _append_in_transaction(ctx, actor, request_id, signed)
@@ -170,14 +178,21 @@ async def _append_direct(
     actor: str,
     request_id: uuid.UUID,
     signed: SignedStatement,
+    prefetched: Prefetched | None,
 ) -> Accepted | None:
     """Read the request and key, then store the move at once: one statement on PostgreSQL
     (storage/move_writes.py), one hand-off to the writer thread on SQLite
     (storage/sqlite_moves.py). None for a move that announces an evidence package: its
     package row is written in the transaction path."""
-    row, key_row = await request_reads.request_and_key(
-        ctx.sessions, request_id, signer_key_id(signed)
-    )
+    key_id = signer_key_id(signed)
+    if (
+        prefetched is not None
+        and prefetched.request_id == request_id
+        and prefetched.key_id == key_id
+    ):
+        row, key_row = prefetched.request, prefetched.key
+    else:
+        row, key_row = await request_reads.request_and_key(ctx.sessions, request_id, key_id)
     # AUTOCOMMIT reads for the facts a move refers to, opened only if it refers to any
     # (most refer to none: not even a session is made).
     async with contextlib.AsyncExitStack() as opened:

@@ -16,7 +16,7 @@ from typing import ClassVar
 from ..domain.model import AgencyRole
 from ..storage import repositories as repo
 from ..storage import request_reads
-from ..storage.request_reads import RequestView
+from ..storage.request_reads import KeyView, RequestView
 from .context import Context
 from .errors import AuthenticationFailed, WorkflowError
 
@@ -69,13 +69,16 @@ async def authenticate(ctx: Context, token: str | None) -> Principal:
 
 @dataclass(frozen=True)
 class Prefetched:
-    """A request read in the same round trip as the caller's token (None: no such request).
+    """A request read in the same round trip as the caller's token (None: no such request),
+    and for an append the signing key its statement names (`key_id`; None: no such key).
 
     Whether the caller may see it is still the workflow's question (queries.can_see).
     """
 
     request_id: uuid.UUID
     request: RequestView | None
+    key_id: str | None = None
+    key: KeyView | None = None
 
 
 async def authenticate_with_request(
@@ -93,6 +96,23 @@ async def authenticate_with_request(
         return _principal(ctx, digest, None), None
     facts, request = found
     return _principal(ctx, digest, facts), Prefetched(request_id, request)
+
+
+async def authenticate_with_move(
+    ctx: Context, token: str | None, request_id: uuid.UUID, key_id: str
+) -> tuple[Principal, Prefetched | None]:
+    """`authenticate`, reading in the same query the request and the signing key an append
+    needs: the append's read before it decides is then one query, not two (issue 13)."""
+    digest = _digest_of(token)
+    if _is_operator_token(ctx, digest):
+        return OPERATOR, None
+    if not request_reads.reads_in_one(ctx.sessions):
+        return _principal(ctx, digest, await repo.session_facts(ctx.sessions, digest)), None
+    found = await request_reads.session_request_and_key(ctx.sessions, digest, request_id, key_id)
+    if found is None:
+        return _principal(ctx, digest, None), None
+    facts, request, key = found
+    return _principal(ctx, digest, facts), Prefetched(request_id, request, key_id, key)
 
 
 def _digest_of(token: str | None) -> str:

@@ -19,7 +19,7 @@ from ...workflows import completeness as completeness_workflow
 from ...workflows.context import Context
 from ...workflows.errors import Forbidden, StaleHead
 from ...workflows.principals import Principal
-from ..deps import PREFETCH_OPT, prefetched
+from ..deps import PREFETCH_OPT, PREFETCH_SIGNER_OPT, prefetched
 from ..metrics import METRIC_OPT
 from ..openapi import BODY_OPT, raises
 from ..schemas import (
@@ -138,7 +138,12 @@ class RequestController(Controller):
 
     @post(
         "/{request_id:uuid}/statements",
-        opt={METRIC_OPT: "statements", **raises(Forbidden, StaleHead, TransitionRefused)},
+        opt={
+            METRIC_OPT: "statements",
+            PREFETCH_OPT: True,
+            PREFETCH_SIGNER_OPT: True,
+            **raises(Forbidden, StaleHead, TransitionRefused),
+        },
     )
     async def append(
         self,
@@ -146,8 +151,10 @@ class RequestController(Controller):
         principal: NamedDependency[Principal],
         request_id: FromPath[uuid.UUID],
         data: JSONBody[SignedStatement],
+        request: Request[Any, Any, Any],
     ) -> Response[AcceptedOut]:
         """Append a signed statement and its body (201; 200 if re-sent; 409 with the head)."""
         return await _accepted(
-            ctx, await appends.append_statement(ctx, principal, request_id, data)
+            ctx,
+            await appends.append_statement(ctx, principal, request_id, data, prefetched(request)),
         )

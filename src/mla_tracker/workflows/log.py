@@ -204,7 +204,9 @@ class Integrator:
     #: How often a waiting append asks the database, for indices another process assigned.
     poll_seconds: float = 0.2
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    integrated: asyncio.Condition = field(default_factory=asyncio.Condition)
+    #: Appends waiting for their entry's index, by digest: a batch wakes exactly its own
+    #: waiters, not every waiter in turn to look for itself.
+    waiting: dict[str, list[asyncio.Future[int]]] = field(default_factory=dict)
     database_away: bool = False
     #: Indices this process assigned lately (digest -> index), so waiters need no query.
     assigned: dict[str, int] = field(default_factory=dict)
@@ -235,13 +237,18 @@ class Integrator:
                 if len(self.assigned) > 100_000:
                     self.assigned.clear()
                 self.assigned.update(done)
-                async with self.integrated:
-                    self.integrated.notify_all()
+                self._wake(done)
                 await asyncio.sleep(max(0.0, started + self.min_interval_seconds - loop.time()))
                 continue
             self.wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), self.idle_seconds)
+
+    def _wake(self, done: dict[str, int]) -> None:
+        for digest, index in done.items():
+            for waiter in self.waiting.pop(digest, ()):
+                if not waiter.done():
+                    waiter.set_result(index)
 
     async def wait_for(self, digest: str, timeout: float) -> int | None:
         """Wake the integrator and wait up to `timeout` for the entry's index."""
@@ -253,23 +260,30 @@ class Integrator:
             return self.assigned.get(digest)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        next_poll = loop.time() + self.poll_seconds
         while True:
             found = self.assigned.get(digest)
             if found is not None:
                 return found
-            now = loop.time()
-            if now >= next_poll or now >= deadline:
-                # Another process's integrator may have done the work.
-                found = await index_of(self.ctx, digest)
-                next_poll = loop.time() + self.poll_seconds
-                if found is not None or loop.time() >= deadline:
-                    return found
-            async with self.integrated:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self.integrated.wait(), max(0.0, min(deadline, next_poll) - loop.time())
-                    )
+            waiter: asyncio.Future[int] = loop.create_future()
+            self.waiting.setdefault(digest, []).append(waiter)
+            try:
+                wait = max(0.0, min(self.poll_seconds, deadline - loop.time()))
+                return await asyncio.wait_for(waiter, wait)
+            except TimeoutError:
+                pass
+            finally:
+                self._forget(digest, waiter)
+            # Another process's integrator may have done the work.
+            found = await index_of(self.ctx, digest)
+            if found is not None or loop.time() >= deadline:
+                return found
+
+    def _forget(self, digest: str, waiter: asyncio.Future[int]) -> None:
+        waiters = self.waiting.get(digest)
+        if waiters is not None and waiter in waiters:
+            waiters.remove(waiter)
+            if not waiters:
+                del self.waiting[digest]
 
 
 @contextlib.asynccontextmanager

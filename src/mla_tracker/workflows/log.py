@@ -46,7 +46,9 @@ def note_signer(key: SigningKey) -> NoteSigner:
     return NoteSigner(origin_of(key), key)
 
 
-_QUEUE = insert(cast(Table, LogEntryRow.__table__))
+_ENTRIES = cast(Table, LogEntryRow.__table__)
+_NODES = cast(Table, LogNodeRow.__table__)
+_QUEUE = insert(_ENTRIES)
 
 
 def entry_values(
@@ -83,8 +85,6 @@ async def queue(
     await session.execute(_QUEUE, values)
 
 
-_ENTRIES = cast(Table, LogEntryRow.__table__)
-_NODES = cast(Table, LogNodeRow.__table__)
 # The integrator's statements, built once: under load it runs up to 20 batches a second,
 # and building the statements cost more CPU than running them.
 _QUEUED = select(_ENTRIES.c.id).where(_ENTRIES.c.leaf_index.is_(None)).limit(1)

@@ -10,7 +10,19 @@ import uuid
 from mla_tracker.crypto.keys import SigningKey
 from tests.integration.conftest import Cast, in_execution
 from tests.keys_support import key_event, login_token
-from tests.support import Hub, envelope_json, mla_content
+from tests.support import Agency, Hub, envelope_json, mla_content
+
+
+async def _revoke_with_a_spare(hub: Hub, agency: Agency) -> SigningKey:
+    """Add a spare key, then revoke the agency's key with it; the spare key."""
+    spare = SigningKey.generate()
+    added = await key_event(
+        hub.client, agency.id, "add", spare.key_id, agency.key, public_key=spare.public
+    )
+    assert added.status_code == 201, added.text
+    revoked = await key_event(hub.client, agency.id, "revoke", agency.key.key_id, spare)
+    assert revoked.status_code == 201, revoked.text
+    return spare
 
 
 async def test_who_sees_one_request(hub: Hub, cast: Cast) -> None:
@@ -44,13 +56,7 @@ async def test_an_ended_session_is_refused_at_once(hub: Hub, cast: Cast) -> None
     assert (await hub.client.get(url, headers=cast.lao.auth)).status_code == 401
     assert (await hub.client.get(url, headers=other)).status_code == 200
     # Revoking the key that opened a session ends it too.
-    spare = SigningKey.generate()
-    added = await key_event(
-        hub.client, cast.lao.id, "add", spare.key_id, cast.lao.key, public_key=spare.public
-    )
-    assert added.status_code == 201, added.text
-    revoked = await key_event(hub.client, cast.lao.id, "revoke", cast.lao.key.key_id, spare)
-    assert revoked.status_code == 201, revoked.text
+    await _revoke_with_a_spare(hub, cast.lao)
     assert (await hub.client.get(url, headers=other)).status_code == 401
 
 
@@ -105,13 +111,7 @@ async def test_an_append_sees_a_logout_and_a_key_revocation_at_once(hub: Hub, ca
     assert (await hub.client.post(url, json=env, headers=cast.thai.auth)).status_code == 401
     # Revoke the signing key through a session opened by a spare key: a statement signed
     # with the revoked key is refused on the spare key's session, which is still valid.
-    spare = SigningKey.generate()
-    added = await key_event(
-        hub.client, cast.thai.id, "add", spare.key_id, cast.thai.key, public_key=spare.public
-    )
-    assert added.status_code == 201, added.text
-    revoked = await key_event(hub.client, cast.thai.id, "revoke", cast.thai.key.key_id, spare)
-    assert revoked.status_code == 201, revoked.text
+    spare = await _revoke_with_a_spare(hub, cast.thai)
     assert (await hub.client.post(url, json=env, headers=other)).status_code == 401
     fresh = {"Authorization": f"Bearer {await login_token(hub.client, cast.thai.id, spare)}"}
     refused = await hub.client.post(url, json=env, headers=fresh)
@@ -120,3 +120,29 @@ async def test_an_append_sees_a_logout_and_a_key_revocation_at_once(hub: Hub, ca
         cast.thai, uuid.UUID(rid), seq + 1, digest, "acknowledge", {}, key=spare
     )
     assert (await hub.client.post(url, json=signed_by_spare, headers=fresh)).status_code == 201
+
+
+# A party's first page of requests is read with its token (authenticate_with_page); an
+# auditor's is not its own agency's, so it is read as before. Contents and filters are in
+# test_listing.py; here, who gets a page at all.
+
+
+async def test_a_list_sees_a_logout_and_a_key_revocation_at_once(hub: Hub, cast: Cast) -> None:
+    rid = str((await hub.submit(cast.lao, mla_content(cast.lao.id, cast.thai.id)))["id"])
+    url = "/v1/requests"
+    other = {"Authorization": f"Bearer {await login_token(hub.client, cast.lao.id, cast.lao.key)}"}
+    listed = await hub.client.get(url, headers=cast.lao.auth)
+    assert listed.status_code == 200, listed.text
+    assert [r["id"] for r in listed.json()["items"]] == [rid]
+    audited = (await hub.client.get(url, headers=cast.auditor.auth)).json()
+    assert [r["id"] for r in audited["items"]] == [rid]
+    assert (await hub.client.get(url, headers=cast.outsider.auth)).json()["items"] == []
+    assert (await hub.client.get(url, headers=hub.operator)).status_code == 403
+    assert (await hub.client.get(url)).status_code == 401
+    wrong = {"Authorization": "Bearer mla_not-a-token"}
+    assert (await hub.client.get(url, headers=wrong)).status_code == 401
+    assert (await hub.client.post("/v1/sessions/logout", headers=cast.lao.auth)).status_code == 204
+    assert (await hub.client.get(url, headers=cast.lao.auth)).status_code == 401
+    assert (await hub.client.get(url, headers=other)).status_code == 200
+    await _revoke_with_a_spare(hub, cast.lao)
+    assert (await hub.client.get(url, headers=other)).status_code == 401

@@ -22,7 +22,7 @@ from sqlalchemy.orm import aliased
 from .db import transaction
 from .raw_reads import HotRead
 from .repositories import SESSION_PRINCIPAL, SessionFacts
-from .tables import AgencyKeyRow, RequestRow
+from .tables import AgencyKeyRow, RequestRow, TokenRow
 
 
 class RequestView(NamedTuple):
@@ -81,13 +81,35 @@ class PageFilter:
     after: tuple[datetime, uuid.UUID] | None = None
 
 
-def _involves(name: str) -> Any:
-    agency: Any = bindparam(name)
+def _involves(agency: Any) -> Any:
     return or_(
         RequestRow.requesting_agency == agency,
         RequestRow.requested_agency == agency,
         RequestRow.executing_agency == agency,
     )
+
+
+def _filters(counterparty: bool, kind: bool, state: bool, urgency: bool, after: bool) -> list[Any]:
+    """A page's conditions besides the party, as bound parameters."""
+    conditions = []
+    if counterparty:
+        conditions.append(_involves(bindparam("counterparty")))
+    for given, column in ((kind, "kind"), (state, "state"), (urgency, "urgency")):
+        if given:
+            conditions.append(getattr(RequestRow, column) == bindparam(column))
+    if after:
+        created: Any = bindparam("after_created")
+        rid: Any = bindparam("after_id")
+        conditions.append(
+            or_(
+                RequestRow.created_at < created,
+                and_(RequestRow.created_at == created, RequestRow.id < rid),
+            )
+        )
+    return conditions
+
+
+_NEWEST_FIRST = (RequestRow.created_at.desc(), RequestRow.id.desc())
 
 
 @functools.cache
@@ -97,24 +119,38 @@ def _page(
     """The page query of one filter shape, and its compiled forms for the drivers."""
     query = select(*_SUMMARY)
     if party:
-        query = query.where(_involves("party"))
-    if counterparty:
-        query = query.where(_involves("counterparty"))
-    for given, column in ((kind, "kind"), (state, "state"), (urgency, "urgency")):
-        if given:
-            query = query.where(getattr(RequestRow, column) == bindparam(column))
-    if after:
-        created: Any = bindparam("after_created")
-        rid: Any = bindparam("after_id")
-        query = query.where(
-            or_(
-                RequestRow.created_at < created,
-                and_(RequestRow.created_at == created, RequestRow.id < rid),
-            )
-        )
-    query = query.order_by(RequestRow.created_at.desc(), RequestRow.id.desc())
-    query = query.limit(bindparam("limit"))
+        query = query.where(_involves(bindparam("party")))
+    query = query.where(*_filters(counterparty, kind, state, urgency, after))
+    query = query.order_by(*_NEWEST_FIRST).limit(bindparam("limit"))
     return query, HotRead(query)
+
+
+@functools.cache
+def _session_and_page(
+    counterparty: bool, kind: bool, state: bool, urgency: bool, after: bool
+) -> HotRead:
+    """A token's session facts joined to a page of its own agency's requests: one row per
+    request (the session's columns on each), or one row without a request."""
+    page = and_(_involves(TokenRow.agency_id), *_filters(counterparty, kind, state, urgency, after))
+    return HotRead(
+        SESSION_PRINCIPAL.outerjoin(RequestRow, page)
+        .add_columns(*_SUMMARY)
+        .order_by(*_NEWEST_FIRST)
+        .limit(bindparam("limit"))
+    )
+
+
+def _page_params(flt: PageFilter, limit: int) -> dict[str, Any]:
+    return {
+        "party": flt.party,
+        "counterparty": flt.counterparty,
+        "kind": flt.kind,
+        "state": flt.state,
+        "urgency": flt.urgency,
+        "after_created": flt.after[0] if flt.after else None,
+        "after_id": flt.after[1] if flt.after else None,
+        "limit": limit,
+    }
 
 
 async def request_page(
@@ -129,16 +165,7 @@ async def request_page(
         flt.urgency is not None,
         flt.after is not None,
     )
-    params: dict[str, Any] = {
-        "party": flt.party,
-        "counterparty": flt.counterparty,
-        "kind": flt.kind,
-        "state": flt.state,
-        "urgency": flt.urgency,
-        "after_created": flt.after[0] if flt.after else None,
-        "after_id": flt.after[1] if flt.after else None,
-        "limit": limit,
-    }
+    params = _page_params(flt, limit)
     rows: Sequence[Sequence[Any]]
     if HotRead.available(sessions):
         rows = await hot.all(sessions, **params)
@@ -146,6 +173,31 @@ async def request_page(
         async with transaction(sessions, write=False) as session:
             rows = (await session.execute(query, params)).all()
     return [RequestView(*row) for row in rows]
+
+
+async def session_and_page(
+    sessions: async_sessionmaker[AsyncSession], token_hash: str, flt: PageFilter, *, limit: int
+) -> tuple[SessionFacts, Sequence[RequestView]] | None:
+    """A token's session facts and `request_page` for the token's own agency (`flt.party`
+    is ignored), in one query (see `reads_in_one`). None when no such token.
+
+    Whether that is the page the caller may list is the workflow's question (an auditor
+    lists every request, the operator none).
+    """
+    hot = _session_and_page(
+        flt.counterparty is not None,
+        flt.kind is not None,
+        flt.state is not None,
+        flt.urgency is not None,
+        flt.after is not None,
+    )
+    rows = await hot.all(sessions, token_hash=token_hash, **_page_params(flt, limit))
+    if not rows:
+        return None
+    split = len(SessionFacts.__dataclass_fields__)
+    facts = SessionFacts(*rows[0][:split])
+    # Without a matching request the outer join gives one row whose request part is NULL.
+    return facts, [RequestView(*row[split:]) for row in rows if row[split] is not None]
 
 
 class KeyView(NamedTuple):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -9,7 +10,7 @@ import math
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -113,6 +114,35 @@ async def authenticate_with_move(
         return _principal(ctx, digest, None), None
     facts, request, key = found
     return _principal(ctx, digest, facts), Prefetched(request_id, request, key_id, key)
+
+
+@dataclass(frozen=True)
+class PrefetchedPage:
+    """A page of the token's own agency's requests, read with the token: what a party
+    lists. The workflow uses it only if it is the page it would read (queries.py)."""
+
+    filter: request_reads.PageFilter
+    limit: int
+    rows: Sequence[RequestView]
+
+
+async def authenticate_with_page(
+    ctx: Context, token: str | None, flt: request_reads.PageFilter, limit: int
+) -> tuple[Principal, PrefetchedPage | None]:
+    """`authenticate`, reading in the same query the page a party would list: a party's
+    list of requests is then one query, not two (issue 13)."""
+    digest = _digest_of(token)
+    if _is_operator_token(ctx, digest):
+        return OPERATOR, None
+    if not request_reads.reads_in_one(ctx.sessions):
+        return _principal(ctx, digest, await repo.session_facts(ctx.sessions, digest)), None
+    found = await request_reads.session_and_page(ctx.sessions, digest, flt, limit=limit)
+    if found is None:
+        return _principal(ctx, digest, None), None
+    facts, rows = found
+    principal = _principal(ctx, digest, facts)
+    party = dataclasses.replace(flt, party=principal.agency_id)
+    return principal, PrefetchedPage(party, limit, rows)
 
 
 def _digest_of(token: str | None) -> str:

@@ -17,7 +17,7 @@ from ..storage.request_reads import PageFilter, RequestView, one_request, reques
 from ..storage.tables import RequestRow, StatementRow
 from .context import Context
 from .errors import Forbidden, InvalidQuery, NotFound
-from .principals import Prefetched, Principal
+from .principals import Prefetched, PrefetchedPage, Principal
 
 
 @dataclass(frozen=True)
@@ -105,22 +105,28 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise InvalidQuery("cursor is not one this server issued") from exc
 
 
-async def list_requests(ctx: Context, principal: Principal, flt: RequestFilter) -> RequestPage:
-    """Requests the caller may see, newest first, a page at a time."""
+async def list_requests(
+    ctx: Context, principal: Principal, flt: RequestFilter, prefetched: PrefetchedPage | None = None
+) -> RequestPage:
+    """Requests the caller may see, newest first, a page at a time.
+
+    `prefetched`: a page read with the caller's token (principals.py), used only if it is
+    exactly the page this reads (same party, filters and limit).
+    """
     party = _reader(principal)
     after = decode_cursor(flt.cursor) if flt.cursor else None
-    rows = await request_page(
-        ctx.sessions,
-        PageFilter(
-            party=party,
-            counterparty=flt.counterparty,
-            kind=flt.kind,
-            state=flt.state,
-            urgency=flt.urgency,
-            after=after,
-        ),
-        limit=flt.limit + 1,
+    wanted = PageFilter(
+        party=party,
+        counterparty=flt.counterparty,
+        kind=flt.kind,
+        state=flt.state,
+        urgency=flt.urgency,
+        after=after,
     )
+    if prefetched is not None and prefetched.filter == wanted and prefetched.limit == flt.limit + 1:
+        rows = prefetched.rows
+    else:
+        rows = await request_page(ctx.sessions, wanted, limit=flt.limit + 1)
     items = rows[: flt.limit]
     more = len(rows) > flt.limit
     cursor = encode_cursor(items[-1]) if more and items else None

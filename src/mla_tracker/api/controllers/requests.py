@@ -19,7 +19,14 @@ from ...workflows import completeness as completeness_workflow
 from ...workflows.context import Context
 from ...workflows.errors import Forbidden, StaleHead
 from ...workflows.principals import Principal
-from ..deps import PREFETCH_OPT, PREFETCH_SIGNER_OPT, prefetched
+from ..deps import (
+    DEFAULT_PAGE_SIZE,
+    PREFETCH_OPT,
+    PREFETCH_PAGE_OPT,
+    PREFETCH_SIGNER_OPT,
+    prefetched,
+    prefetched_page,
+)
 from ..metrics import METRIC_OPT
 from ..openapi import BODY_OPT, raises
 from ..schemas import (
@@ -84,17 +91,18 @@ class RequestController(Controller):
             missing=[MissingOut(m.field, m.message, m.severity) for m in missing],
         )
 
-    @get("/", opt=raises(Forbidden))
+    @get("/", opt={PREFETCH_PAGE_OPT: True, **raises(Forbidden)})
     async def list_requests(
         self,
         ctx: NamedDependency[Context],
         principal: NamedDependency[Principal],
+        request: Request[Any, Any, Any],
         kind: FromQuery[Kind | None] = None,
         state_filter: Annotated[State | None, QueryParameter(name="state")] = None,
         urgency: FromQuery[Urgency | None] = None,
         counterparty: FromQuery[str | None] = None,
         cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_PAGE_SIZE,
     ) -> RequestList:
         """Requests the caller may see, newest first, with cursor pagination."""
         page = await queries.list_requests(
@@ -108,6 +116,7 @@ class RequestController(Controller):
                 cursor=cursor,
                 limit=limit,
             ),
+            prefetched_page(request),
         )
         return RequestList(
             [request_summary(r, bodies=page.bodies) for r in page.items], page.next_cursor

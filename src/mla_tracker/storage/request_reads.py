@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -130,13 +130,29 @@ def _session_and_page(
     counterparty: bool, kind: bool, state: bool, urgency: bool, after: bool
 ) -> HotRead:
     """A token's session facts joined to a page of its own agency's requests: one row per
-    request (the session's columns on each), or one row without a request."""
-    page = and_(_involves(TokenRow.agency_id), *_filters(counterparty, kind, state, urgency, after))
-    return HotRead(
-        SESSION_PRINCIPAL.outerjoin(RequestRow, page)
-        .add_columns(*_SUMMARY)
+    request (the session's columns on each), or one row without a request.
+
+    The page is its own subquery with its LIMIT, the agency a scalar subquery on the token:
+    the database plans it as the ordinary page (newest first down the index, stop at the
+    limit). A plain join of tokens to requests made PostgreSQL sort every request of the
+    agency before the limit.
+    """
+    agency: Any = (
+        select(TokenRow.agency_id)
+        .where(TokenRow.token_hash == bindparam("token_hash"))
+        .scalar_subquery()
+    )
+    page = (
+        select(*_SUMMARY)
+        .where(_involves(agency), *_filters(counterparty, kind, state, urgency, after))
         .order_by(*_NEWEST_FIRST)
         .limit(bindparam("limit"))
+        .subquery("page")
+    )
+    return HotRead(
+        SESSION_PRINCIPAL.outerjoin(page, true())
+        .add_columns(*page.c)
+        .order_by(page.c.created_at.desc(), page.c.id.desc())
     )
 
 

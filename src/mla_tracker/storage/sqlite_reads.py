@@ -17,6 +17,7 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 from sqlalchemy import event
@@ -26,6 +27,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 from .db import DatabaseUnavailable
+from .types import UTCDateTime
 
 _DIALECT = aiosqlite_dialect()
 #: Reader threads per database: reads take microseconds, so two keep the loop fed.
@@ -49,9 +51,10 @@ class SqliteRead:
             for name in self.names
         }
         self.results: list[_Processor] = [
-            entry[3].dialect_impl(_DIALECT).result_processor(_DIALECT, None)
-            for entry in getattr(compiled, "_result_columns", ())
+            _result_processor(entry[3]) for entry in getattr(compiled, "_result_columns", ())
         ]
+        # Only the columns that need converting, by position: a page converts 51 rows.
+        self.converting = [(i, convert) for i, convert in enumerate(self.results) if convert]
 
     def arguments(self, params: dict[str, Any]) -> list[Any]:
         """The positional parameters, converted as SQLAlchemy would."""
@@ -63,10 +66,29 @@ class SqliteRead:
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
         """One result row, converted as SQLAlchemy would."""
-        return tuple(
-            value if convert is None else convert(value)
-            for value, convert in zip(raw, self.results, strict=True)
-        )
+        values = list(raw)
+        for i, convert in self.converting:
+            value = values[i]
+            if value is not None:  # every processor gives None for None
+                values[i] = convert(value)
+        return tuple(values)
+
+
+def utc_datetime(text: str) -> datetime:
+    """A stored UTCDateTime as SQLAlchemy reads it from SQLite, in one C call.
+
+    SQLite keeps `YYYY-MM-DD HH:MM:SS[.ffffff]`, naive UTC (types.UTCDateTime); SQLAlchemy's
+    processor parses it and then the TypeDecorator's own step adds the zone: two Python
+    calls per value, most of a page's conversion.
+    """
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _result_processor(column_type: Any) -> _Processor:
+    if isinstance(column_type, UTCDateTime):
+        return utc_datetime
+    processor: _Processor = column_type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+    return processor
 
 
 class SqliteReader:

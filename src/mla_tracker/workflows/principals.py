@@ -10,9 +10,9 @@ import math
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from ..domain.model import AgencyRole
 from ..storage import repositories as repo
@@ -82,21 +82,35 @@ class Prefetched:
     key: KeyView | None = None
 
 
-async def authenticate_with_request(
-    ctx: Context, token: str | None, request_id: uuid.UUID
-) -> tuple[Principal, Prefetched | None]:
-    """`authenticate`, reading one request in the same query: a GET of one request is then
-    one query, not two (issue 13)."""
+_Found = TypeVar("_Found", bound=tuple[Any, ...])
+
+
+async def _with_token(
+    ctx: Context, token: str | None, read: Callable[[str], Awaitable[_Found | None]]
+) -> tuple[Principal, _Found | None]:
+    """`authenticate`, where `read(token_hash)` reads the session's facts (first in its
+    tuple) with whatever the route needs, in one query. The rows read with the token come
+    back only where that query ran; elsewhere the token is read alone (None)."""
     digest = _digest_of(token)
     if _is_operator_token(ctx, digest):
         return OPERATOR, None
     if not request_reads.reads_in_one(ctx.sessions):
         return _principal(ctx, digest, await repo.session_facts(ctx.sessions, digest)), None
-    found = await request_reads.session_and_request(ctx.sessions, digest, request_id)
-    if found is None:
-        return _principal(ctx, digest, None), None
-    facts, request = found
-    return _principal(ctx, digest, facts), Prefetched(request_id, request)
+    found = await read(digest)
+    return _principal(ctx, digest, None if found is None else found[0]), found
+
+
+async def authenticate_with_request(
+    ctx: Context, token: str | None, request_id: uuid.UUID
+) -> tuple[Principal, Prefetched | None]:
+    """`authenticate`, reading one request in the same query: a GET of one request is then
+    one query, not two (issue 13)."""
+    principal, found = await _with_token(
+        ctx,
+        token,
+        lambda digest: request_reads.session_and_request(ctx.sessions, digest, request_id),
+    )
+    return principal, None if found is None else Prefetched(request_id, found[1])
 
 
 async def authenticate_with_move(
@@ -104,16 +118,16 @@ async def authenticate_with_move(
 ) -> tuple[Principal, Prefetched | None]:
     """`authenticate`, reading in the same query the request and the signing key an append
     needs: the append's read before it decides is then one query, not two (issue 13)."""
-    digest = _digest_of(token)
-    if _is_operator_token(ctx, digest):
-        return OPERATOR, None
-    if not request_reads.reads_in_one(ctx.sessions):
-        return _principal(ctx, digest, await repo.session_facts(ctx.sessions, digest)), None
-    found = await request_reads.session_request_and_key(ctx.sessions, digest, request_id, key_id)
+    principal, found = await _with_token(
+        ctx,
+        token,
+        lambda digest: request_reads.session_request_and_key(
+            ctx.sessions, digest, request_id, key_id
+        ),
+    )
     if found is None:
-        return _principal(ctx, digest, None), None
-    facts, request, key = found
-    return _principal(ctx, digest, facts), Prefetched(request_id, request, key_id, key)
+        return principal, None
+    return principal, Prefetched(request_id, found[1], key_id, found[2])
 
 
 @dataclass(frozen=True)
@@ -131,18 +145,15 @@ async def authenticate_with_page(
 ) -> tuple[Principal, PrefetchedPage | None]:
     """`authenticate`, reading in the same query the page a party would list: a party's
     list of requests is then one query, not two (issue 13)."""
-    digest = _digest_of(token)
-    if _is_operator_token(ctx, digest):
-        return OPERATOR, None
-    if not request_reads.reads_in_one(ctx.sessions):
-        return _principal(ctx, digest, await repo.session_facts(ctx.sessions, digest)), None
-    found = await request_reads.session_and_page(ctx.sessions, digest, flt, limit=limit)
+    principal, found = await _with_token(
+        ctx,
+        token,
+        lambda digest: request_reads.session_and_page(ctx.sessions, digest, flt, limit=limit),
+    )
     if found is None:
-        return _principal(ctx, digest, None), None
-    facts, rows = found
-    principal = _principal(ctx, digest, facts)
+        return principal, None
     party = dataclasses.replace(flt, party=principal.agency_id)
-    return principal, PrefetchedPage(party, limit, rows)
+    return principal, PrefetchedPage(party, limit, found[1])
 
 
 def _digest_of(token: str | None) -> str:

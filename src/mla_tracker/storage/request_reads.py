@@ -53,6 +53,8 @@ class RequestView(NamedTuple):
 
 
 _SUMMARY = tuple(getattr(RequestRow, name) for name in RequestView._fields if name != "content")
+#: How many leading columns of a row read with the token are the session's (SESSION_PRINCIPAL).
+_SESSION_COLUMNS = len(SessionFacts.__dataclass_fields__)
 _ONE = select(*_SUMMARY, RequestRow.content).where(RequestRow.id == bindparam("request_id"))
 _ONE_HOT = HotRead(_ONE)
 
@@ -156,6 +158,17 @@ def _session_and_page(
     )
 
 
+def _shape(flt: PageFilter) -> tuple[bool, bool, bool, bool, bool]:
+    """Which of the conditions besides the party a page has (`_filters`' arguments)."""
+    return (
+        flt.counterparty is not None,
+        flt.kind is not None,
+        flt.state is not None,
+        flt.urgency is not None,
+        flt.after is not None,
+    )
+
+
 def _page_params(flt: PageFilter, limit: int) -> dict[str, Any]:
     return {
         "party": flt.party,
@@ -173,14 +186,7 @@ async def request_page(
     sessions: async_sessionmaker[AsyncSession], flt: PageFilter, *, limit: int
 ) -> Sequence[RequestView]:
     """Requests newest first (created_at, then id), filtered, at most `limit`."""
-    query, hot = _page(
-        flt.party is not None,
-        flt.counterparty is not None,
-        flt.kind is not None,
-        flt.state is not None,
-        flt.urgency is not None,
-        flt.after is not None,
-    )
+    query, hot = _page(flt.party is not None, *_shape(flt))
     params = _page_params(flt, limit)
     rows: Sequence[Sequence[Any]]
     if HotRead.available(sessions):
@@ -200,20 +206,15 @@ async def session_and_page(
     Whether that is the page the caller may list is the workflow's question (an auditor
     lists every request, the operator none).
     """
-    hot = _session_and_page(
-        flt.counterparty is not None,
-        flt.kind is not None,
-        flt.state is not None,
-        flt.urgency is not None,
-        flt.after is not None,
-    )
+    hot = _session_and_page(*_shape(flt))
     rows = await hot.all(sessions, token_hash=token_hash, **_page_params(flt, limit))
     if not rows:
         return None
-    split = len(SessionFacts.__dataclass_fields__)
-    facts = SessionFacts(*rows[0][:split])
+    facts = SessionFacts(*rows[0][:_SESSION_COLUMNS])
     # Without a matching request the outer join gives one row whose request part is NULL.
-    return facts, [RequestView(*row[split:]) for row in rows if row[split] is not None]
+    return facts, [
+        RequestView(*row[_SESSION_COLUMNS:]) for row in rows if row[_SESSION_COLUMNS] is not None
+    ]
 
 
 class KeyView(NamedTuple):
@@ -240,11 +241,15 @@ async def request_and_key(
 ) -> tuple[RequestView | None, KeyView | None]:
     """A request (without content) and a signing key, in one query (needs HotRead.available)."""
     row = await _REQUEST_AND_KEY_HOT.one_or_none(sessions, request_id=request_id, key_id=key_id)
-    if row is None:
-        return None, None
+    return (None, None) if row is None else _request_and_key_of(row)
+
+
+def _request_and_key_of(part: Sequence[Any]) -> tuple[RequestView | None, KeyView | None]:
+    """A row part of the request's summary columns, then the key's (outer-joined)."""
     split = len(_SUMMARY)
-    key = None if row[split] is None else KeyView._make(row[split:])
-    return RequestView(*row[:split]), key
+    request = None if part[0] is None else RequestView(*part[:split])
+    key = None if part[split] is None else KeyView._make(part[split:])
+    return request, key
 
 
 _PRINCIPAL_AND_REQUEST = SESSION_PRINCIPAL.outerjoin(
@@ -271,9 +276,9 @@ async def session_and_request(
     )
     if row is None:
         return None
-    split = len(SessionFacts.__dataclass_fields__)
-    facts = SessionFacts(*row[:split])
-    request = None if row[split] is None else RequestView._make(row[split:])
+    facts = SessionFacts(*row[:_SESSION_COLUMNS])
+    part = row[_SESSION_COLUMNS:]
+    request = None if part[0] is None else RequestView._make(part)
     return facts, request
 
 
@@ -299,9 +304,4 @@ async def session_request_and_key(
     )
     if row is None:
         return None
-    split = len(SessionFacts.__dataclass_fields__)
-    facts = SessionFacts(*row[:split])
-    request_end = split + len(_SUMMARY)
-    request = None if row[split] is None else RequestView(*row[split:request_end])
-    key = None if row[request_end] is None else KeyView._make(row[request_end:])
-    return facts, request, key
+    return SessionFacts(*row[:_SESSION_COLUMNS]), *_request_and_key_of(row[_SESSION_COLUMNS:])

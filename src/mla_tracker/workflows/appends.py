@@ -85,13 +85,13 @@ async def store_move(
     return True
 
 
-def _once(reads: Reads) -> Reads:
-    """`reads`, opening its session on the first call only."""
+def _reads_on_demand(ctx: Context, stack: contextlib.AsyncExitStack) -> Reads:
+    """An AUTOCOMMIT read session, opened on the first call (in `stack`) and reused after."""
     opened: list[AsyncSession] = []
 
     async def session() -> AsyncSession:
         if not opened:
-            opened.append(await reads())
+            opened.append(await stack.enter_async_context(transaction(ctx.sessions, write=False)))
         return opened[0]
 
     return session
@@ -195,12 +195,9 @@ async def _append_direct(
         row, key_row = await request_reads.request_and_key(ctx.sessions, request_id, key_id)
     # AUTOCOMMIT reads for the facts a move refers to, opened only if it refers to any
     # (most refer to none: not even a session is made).
-    async with contextlib.AsyncExitStack() as opened:
-
-        async def reads() -> AsyncSession:
-            return await opened.enter_async_context(transaction(ctx.sessions, write=False))
-
-        planned = await _plan(ctx, _once(reads), actor, request_id, signed, row, key_row)
+    async with contextlib.AsyncExitStack() as stack:
+        reads = _reads_on_demand(ctx, stack)
+        planned = await _plan(ctx, reads, actor, request_id, signed, row, key_row)
     if isinstance(planned, Accepted):
         return planned
     if planned.announced is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mla_tracker.api.app import create_app
 from mla_tracker.config import Settings
@@ -34,28 +35,30 @@ async def _checkpoint(client: AsyncTestClient[Any], size: int | None = None) -> 
     return Checkpoint.parse(open_note(resp.text, NoteVerifier.from_vkey(key["verifier_key"])))
 
 
-async def _queued(hub: Hub) -> int:
+async def _queued(engine: AsyncEngine) -> int:
     """Entries queued but not yet integrated (the API shows only integrated ones)."""
-    # The app runs on the test client's own event loop: ask its database on a connection
-    # of this loop's.
-    url = hub.client.app.state.ctx.sessions.kw["bind"].url
-    engine = create_engine(url.render_as_string(hide_password=False), pool=False)
-    try:
-        async with engine.connect() as conn:
-            found = await conn.scalar(
-                text("SELECT count(*) FROM log_entries WHERE leaf_index IS NULL")
-            )
-    finally:
-        await engine.dispose()
+    async with engine.connect() as conn:
+        found = await conn.scalar(text("SELECT count(*) FROM log_entries WHERE leaf_index IS NULL"))
     return int(found or 0)
 
 
 async def _settled(hub: Hub, cast: Cast) -> Checkpoint:
     """The checkpoint once every queued entry (registrations included) is integrated."""
+    # The app runs on the test client's own event loop: ask its database through an
+    # engine of this loop's.
+    url = hub.client.app.state.ctx.sessions.kw["bind"].url
+    engine = create_engine(url.render_as_string(hide_password=False), pool=False)
+    try:
+        return await _settled_on(hub, cast, engine)
+    finally:
+        await engine.dispose()
+
+
+async def _settled_on(hub: Hub, cast: Cast, engine: AsyncEngine) -> Checkpoint:
     for _ in range(100):
         # Without this look, a batch integrated while the last registration was still
         # queued passes for settled, and the next batch's checkpoint lands after it.
-        if await _queued(hub):
+        if await _queued(engine):
             await asyncio.sleep(0.05)
             continue
         if (await hub.client.get("/v1/log/checkpoint")).status_code == 404:

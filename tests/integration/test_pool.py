@@ -1,7 +1,8 @@
 """The PostgreSQL pool has no overflow (storage/db.py): a task beyond the pool waits for a
 connection. That is safe only if no task ever holds one connection while asking for a
 second; with a pool of ONE connection, any such path would wait for itself until the pool
-timeout and answer 503. This runs the busy paths, concurrently, on a pool of one.
+timeout and answer 503. This runs the busy paths, concurrently, on a pool of one, then on
+two split between the hot statements' direct pool and SQLAlchemy's (one each).
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ from tests.support import OPERATOR_TOKEN, Hub, mla_content, verify_offline
 OBSTACLE = {"reason": "significant_delay", "reasons": "a backlog at the provider"}
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """One pooled connection, an in-process worker sharing it, and a short pool timeout."""
+@pytest.fixture(params=[1, 2], ids=["pool-of-one", "one-direct-one-sqlalchemy"])
+def settings(
+    request: pytest.FixtureRequest,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Settings:
+    """One pooled connection (or one for the hot statements and one for SQLAlchemy:
+    storage/direct_pool.py), an in-process worker sharing them, a short pool timeout."""
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has no connection pool to exhaust (one writer, no server)")
     monkeypatch.setattr(db, "POOL_TIMEOUT", 5.0)
@@ -29,7 +36,7 @@ def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         data_dir=tmp_path / "data",
         database_url=database_url,
         operator_token=OPERATOR_TOKEN,
-        db_pool_size=1,
+        db_pool_size=request.param,
         in_process_worker=True,
         worker_interval_seconds=0.05,
     )

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
@@ -34,8 +35,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.util import await_only
 
 from ..errors import MlaError
+from .direct_pool import DirectPool, PoolExhausted, close_all, direct_share, install_json_codecs
 
 _write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=False)
 
@@ -71,8 +74,8 @@ UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
 
 def is_unavailable(exc: BaseException) -> bool:
     """Whether an error means the database is away (worth a retry), not a bug or bad data."""
-    if isinstance(exc, DatabaseUnavailable | sa_exc.TimeoutError):  # pool exhausted
-        return True
+    if isinstance(exc, DatabaseUnavailable | sa_exc.TimeoutError | PoolExhausted):
+        return True  # (the last two: every pooled connection busy past the pool timeout)
     if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
         return True
     if isinstance(exc, OSError):
@@ -123,10 +126,52 @@ def create_engine(
         # churned them (issue 13). Beyond the pool, tasks wait their turn instead; no task
         # ever holds two connections at once (tests/integration/test_pool.py), so waiting
         # cannot deadlock.
+        direct = direct_share(pool_size)
         kwargs.update(
-            pool_size=pool_size, max_overflow=0, pool_timeout=POOL_TIMEOUT, pool_recycle=1800
+            pool_size=pool_size - direct,
+            max_overflow=0,
+            pool_timeout=POOL_TIMEOUT,
+            pool_recycle=1800,
         )
+        engine = create_async_engine(url, **kwargs)
+        if direct:
+            _install_direct_pool(engine, direct)
+        return engine
     return create_async_engine(url, **kwargs)
+
+
+_DIRECT: weakref.WeakKeyDictionary[AsyncEngine, DirectPool] = weakref.WeakKeyDictionary()
+
+
+def direct_pool_of(engine: AsyncEngine) -> DirectPool | None:
+    """The asyncpg connections for `engine`'s hot statements (direct_pool.py), if it has any."""
+    return _DIRECT.get(engine)
+
+
+def _install_direct_pool(engine: AsyncEngine, size: int) -> None:
+    args, params = engine.dialect.create_connect_args(engine.url)
+    # SQLAlchemy's own prepared-statement cache setting; asyncpg's is statement_cache_size.
+    cache = params.pop("prepared_statement_cache_size", None)
+    if cache is not None:
+        params["statement_cache_size"] = cache
+    params.pop("prepared_statement_name_func", None)
+
+    async def connect() -> Any:
+        conn = await asyncpg.connect(*args, **params)
+        try:
+            await install_json_codecs(conn)
+        except BaseException:
+            conn.terminate()
+            raise
+        return conn
+
+    pool = DirectPool(connect, size, POOL_TIMEOUT)
+    _DIRECT[engine] = pool
+
+    @event.listens_for(engine.sync_engine, "engine_disposed")
+    def _on_dispose(_engine: Any) -> None:
+        # AsyncEngine.dispose() runs this in a greenlet, so the close can be awaited.
+        await_only(close_all(pool.dispose()))
 
 
 #: Every SQLite connection the hub opens for writing runs these first.

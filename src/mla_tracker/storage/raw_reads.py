@@ -3,8 +3,9 @@
 SQLAlchemy's execution layer costs several times the query itself in CPU (0.5-1 ms per
 call against 0.1 ms for asyncpg alone on the development machine), and the token lookup
 runs on every request. A `RawRead` is a SQLAlchemy statement compiled once for asyncpg; a
-`RawStatement` is SQL written for it (move_writes.py). SQLAlchemy still lends the pooled
-connection; asyncpg runs the statement. SQLite and every other statement keep the
+`RawStatement` is SQL written for it (move_writes.py). asyncpg runs the statement on a
+connection from the engine's direct pool (direct_pool.py), or from SQLAlchemy's pool when
+the engine has none (a pool of one). SQLite and every other statement keep the
 ordinary path.
 """
 
@@ -18,7 +19,8 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ClauseElement
 
-from .db import UNAVAILABLE_SQLSTATES, DatabaseUnavailable, is_unavailable
+from .db import UNAVAILABLE_SQLSTATES, DatabaseUnavailable, direct_pool_of, is_unavailable
+from .direct_pool import DirectPool
 from .sqlite_reads import SqliteRead, SqliteReader, reader_of
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
@@ -68,7 +70,10 @@ class RawStatement:
 
     async def _run(self, engine: AsyncEngine, method: str, params: dict[str, Any]) -> Any:
         args = [params[name] for name in self.names]
+        direct = direct_pool_of(engine)
         try:
+            if direct is not None:
+                return await self._run_direct(direct, method, args)
             async with engine.connect() as conn:
                 fairy: Any = await conn.get_raw_connection()
                 try:
@@ -80,19 +85,29 @@ class RawStatement:
                     # the server answered (a unique violation, say) leaves it ready for more.
                     if _gone(exc) or not isinstance(exc, asyncpg.PostgresError):
                         fairy.invalidate(exc if isinstance(exc, Exception) else None)
-                    if _gone(exc):
-                        raise DatabaseUnavailable(
-                            f"the database is unavailable ({exc.__class__.__name__})"
-                        ) from exc
                     raise
         except DatabaseUnavailable:
             raise
         except Exception as exc:
-            if not is_unavailable(exc):
+            if not (_gone(exc) or is_unavailable(exc)):
                 raise
             raise DatabaseUnavailable(
                 f"the database is unavailable ({exc.__class__.__name__})"
             ) from exc
+
+    async def _run_direct(self, pool: DirectPool, method: str, args: list[Any]) -> Any:
+        conn = await pool.acquire()
+        try:
+            result = await getattr(conn, method)(self.sql, *args)
+        except BaseException as exc:
+            # As above: only a connection the server answered on is lent again.
+            if _gone(exc) or not isinstance(exc, asyncpg.PostgresError):
+                pool.discard(conn, server_gone=_gone(exc))
+            else:
+                pool.release(conn)
+            raise
+        pool.release(conn)
+        return result
 
 
 class RawRead(RawStatement):

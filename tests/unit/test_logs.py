@@ -8,6 +8,9 @@ import logging
 import os
 import threading
 import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 from mla_tracker.api import observability
 from mla_tracker.api.logs import configured_logging, request_id
@@ -80,3 +83,44 @@ def test_a_forked_worker_draws_its_own_request_id_prefix() -> None:
     os.waitpid(pid, 0)
     os.close(read)
     assert len(child) == 16 and child != observability._ids["prefix"]
+
+
+def test_json_lines_carry_extras_of_any_type() -> None:
+    odd = object()
+    extras = {
+        "when": datetime(2026, 11, 29, 12, 0, tzinfo=UTC),
+        "rid": uuid.UUID(int=7),
+        "where": Path("/srv/mla"),
+        "thing": odd,
+        "place": "ສະບາຍດີ",  # Lao, kept as it is
+        "huge": 2**70,
+        "nan": float("nan"),  # no NaN in JSON: null, so the line stays parseable
+    }
+    stream = io.StringIO()
+    with configured_logging("json", stream):
+        logging.getLogger("mla_tracker.test").warning("odd %s", "extras", extra=extras)
+        logging.getLogger("mla_tracker.test").warning("plain", extra={"n": 1})
+    odd_line, plain = (json.loads(x) for x in stream.getvalue().splitlines()[-2:])
+    assert odd_line["message"] == "odd extras"
+    assert odd_line["when"].startswith("2026-11-29") and odd_line["rid"].endswith("0007")
+    assert odd_line["where"] == "/srv/mla" and odd_line["thing"] == str(odd)
+    assert odd_line["place"] == "ສະບາຍດີ" and "ສະບາຍດີ" in stream.getvalue()
+    assert odd_line["huge"] == 2**70 and odd_line["nan"] is None
+    assert plain["n"] == 1 and plain["level"] == "warning"
+
+
+def test_the_access_line_names_the_request_and_not_the_middleware() -> None:
+    stream = io.StringIO()
+    seen = observability._Observed("req-1")
+    seen.agency, seen.status = "la-mps", 201
+    scope = {"method": "POST", "path": "/v1/requests/x/statements", "client": ("10.0.0.9", 5)}
+    with configured_logging("json", stream):
+        observability.ObservabilityMiddleware._log(
+            scope, seen, "/v1/requests/{request_id:uuid}/statements", 201, 0.0125
+        )
+        observability.ObservabilityMiddleware._log(scope, seen, None, 503, 0.5)
+    ok, failed = (json.loads(x) for x in stream.getvalue().splitlines())
+    assert ok["message"] == "POST /v1/requests/{request_id:uuid}/statements -> 201 in 12.5 ms"
+    assert ok["level"] == "info" and ok["logger"] == "mla_tracker.access"
+    assert (ok["request_id"], ok["agency"], ok["client"]) == ("req-1", "la-mps", "10.0.0.9")
+    assert failed["level"] == "error" and failed["message"].endswith("-> 503 in 500.0 ms")

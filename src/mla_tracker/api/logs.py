@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import contextvars
-import json
 import logging
 import sys
 import threading
@@ -19,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any
+
+import msgspec
 
 #: The id of the request being handled, stamped on every record logged meanwhile.
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -47,6 +48,9 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+_encode_line = msgspec.json.Encoder(enc_hook=str).encode
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and the record's extras."""
 
@@ -61,7 +65,9 @@ class JsonFormatter(logging.Formatter):
         line.update((k, v) for k, v in record.__dict__.items() if k not in _RESERVED)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        # A third of json.dumps's time, on every request's access line (issue 13); what
+        # msgspec has no JSON form for is written as its str(), as json.dumps(default=str).
+        return _encode_line(line).decode()
 
 
 class TextFormatter(logging.Formatter):

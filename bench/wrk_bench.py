@@ -501,7 +501,12 @@ def baseline_argv(mode: str) -> list[str]:
     ]  # fmt: skip
 
 
-def run_backend(backend: str, load: Load, mode: str) -> list[Pair]:
+SCENARIOS = ("append", "read", "list", "append-nowait")
+
+
+def run_backend(
+    backend: str, load: Load, mode: str, scenarios: tuple[str, ...] = SCENARIOS
+) -> list[Pair]:
     print(f"\n== {backend}")
     pairs: list[Pair] = []
     with tempfile.TemporaryDirectory(prefix="mla-wrk-") as tmp:
@@ -527,19 +532,22 @@ def run_backend(backend: str, load: Load, mode: str) -> list[Pair]:
                 baseline.start()
                 service.start()
                 bench.agencies = register_agencies(service.url)
-                for step in (
-                    lambda: bench.append("append"),
-                    bench.read_one,
-                    bench.list_page,
-                ):
-                    pairs.append(step())
+                steps = {
+                    "append": lambda: bench.append("append"),
+                    "read": bench.read_one,
+                    "list": bench.list_page,
+                }
+                for name in scenarios:
+                    if name in steps:
+                        pairs.append(steps[name]())
+                        _print_pair(pairs[-1])
+                if "append-nowait" in scenarios:
+                    # The append's own cost: answer at once, without waiting for the log.
+                    service.stop()
+                    service.env = {**service.env, "MLA_LOG_WAIT_MS": "0"}
+                    service.start()
+                    pairs.append(bench.append("append, MLA_LOG_WAIT_MS=0"))
                     _print_pair(pairs[-1])
-                # The append's own cost: answer at once, without waiting for the log index.
-                service.stop()
-                service.env = {**service.env, "MLA_LOG_WAIT_MS": "0"}
-                service.start()
-                pairs.append(bench.append("append, MLA_LOG_WAIT_MS=0"))
-                _print_pair(pairs[-1])
             finally:
                 service.stop()
                 baseline.stop()
@@ -597,6 +605,11 @@ def main() -> int:
         "--backends", default="postgres,sqlite", help="comma-separated: postgres, sqlite"
     )
     parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated, in this order: {', '.join(SCENARIOS)}",
+    )
+    parser.add_argument(
         "--server",
         choices=("serve", "uvicorn"),
         default="serve",
@@ -619,9 +632,12 @@ def main() -> int:
     if "postgres" in backends and not os.environ.get("MLA_TEST_POSTGRES_URL"):
         print("PostgreSQL skipped: MLA_TEST_POSTGRES_URL is not set (make bench sets it)")
         backends.remove("postgres")
+    scenarios = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
+    if bad := set(scenarios) - set(SCENARIOS):
+        parser.error(f"unknown scenario(s): {', '.join(sorted(bad))}")
     pairs: list[Pair] = []
     for backend in backends:
-        pairs += run_backend(backend, load, args.server)
+        pairs += run_backend(backend, load, args.server, scenarios)
     print_table(pairs, load, args.server)
     failed = [p for p in pairs if p.baseline.errors or p.service.errors]
     for p in failed:

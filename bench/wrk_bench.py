@@ -411,6 +411,15 @@ class Bench:
             print(f"    {n} fresh statements were not enough (attempt {attempt}); more")
         raise RuntimeError("the service outran every pool of fresh statements")
 
+    def seed(self, n: int = 3000) -> None:
+        """Requests to read and baseline rows to select, when no append run made them."""
+        assert self.agencies is not None
+        created = create_requests(self.service.url, self.agencies, n)
+        self.request_ids += [rid for rid, _ in created]
+        with httpx.Client(base_url=self.baseline.url, timeout=60) as http:
+            for _, ack in created:
+                http.post("/rows", content=ack, headers={"Content-Type": "application/json"})
+
     def read_one(self) -> Pair:
         assert self.agencies is not None
         token = self.agencies.tokens[REQUESTER]
@@ -537,6 +546,8 @@ def run_backend(
                     "read": bench.read_one,
                     "list": bench.list_page,
                 }
+                if "append" not in scenarios and {"read", "list"} & set(scenarios):
+                    bench.seed()
                 for name in scenarios:
                     if name in steps:
                         pairs.append(steps[name]())

@@ -9,7 +9,7 @@ versions of the code; `--profile tottime` adds cProfile's table.
     MLA_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@localhost:5432/postgres \\
         .venv/bin/python bench/request_cpu.py [--what read,list,append] [--no-integrator]
 
-Data is prepared through a real `mla serve` (bench/wrk_bench.py's helpers), which is then
+Data is prepared through a real `mla serve` (bench/wrk_support.py), which is then
 stopped; appends answer at once (MLA_LOG_WAIT_MS=0). With the integrator running, its
 batches count in the appends' CPU, as they do in a server; `--no-integrator` leaves them
 out to isolate the request.
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench import wrk_bench as wrk  # noqa: E402
+from bench import wrk_support as wrk  # noqa: E402
 
 Job = tuple[str, str, str, bytes]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import wrk_bench as wb
+import wrk_support as wb
 
 
 def _start_wrk(load: wb.Load, server: wb.Server, lines: Path, token: str) -> subprocess.Popen[str]:
@@ -58,7 +58,7 @@ def _result(proc: subprocess.Popen[str]) -> dict[str, float]:
 def _appends(work: Path, name: str, server: wb.Server, agencies: wb.Agencies, n: int) -> Path:
     created = wb.create_requests(server.url, agencies, n)
     lines = [("POST", f"/v1/requests/{rid}/statements", ack) for rid, ack in created]
-    return wb._write_lines(work / f"{name}.txt", lines)
+    return wb.write_lines(work / f"{name}.txt", lines)
 
 
 def _rate(raw: dict[str, float]) -> float:

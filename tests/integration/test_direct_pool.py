@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mla_tracker.storage import db
+from mla_tracker.storage import db, direct_pool
 from mla_tracker.storage.db import DatabaseUnavailable, create_engine, direct_pool_of
 from mla_tracker.storage.direct_pool import DirectPool, direct_share
 from mla_tracker.storage.raw_reads import RawStatement
@@ -39,12 +39,19 @@ def _pool(engine: AsyncEngine) -> DirectPool:
 
 
 async def _alive(engine: AsyncEngine, pids: set[int]) -> set[int]:
-    """Which of these backends still exist (asked on a connection of SQLAlchemy's)."""
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT pid FROM pg_stat_activity WHERE pid = ANY(:pids)"), {"pids": list(pids)}
-        )
-        return {int(pid) for (pid,) in rows}
+    """Which of these backends still exist after up to 5 s (a backend leaves
+    pg_stat_activity a moment after its socket closes); asked through SQLAlchemy's pool."""
+    for _ in range(50):
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                {"pids": list(pids)},
+            )
+            alive = {int(pid) for (pid,) in rows}
+        if not alive:
+            break
+        await asyncio.sleep(0.1)
+    return alive
 
 
 def test_the_direct_share_leaves_a_pool_of_one_to_sqlalchemy() -> None:
@@ -173,3 +180,17 @@ async def test_json_comes_back_as_sqlalchemy_decodes_it(engine: AsyncEngine) -> 
     assert tuple(direct) == tuple(through_sqlalchemy)
     stored = RawStatement("SELECT $1::jsonb ->> 'k'", ("doc",))
     assert await stored.fetchval(engine, doc='{"k": "v"}') == "v"  # parameters arrive as text
+
+
+async def test_old_connections_are_replaced(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await PID.fetchval(engine)
+    assert await PID.fetchval(engine) == first  # young: lent again
+    monkeypatch.setattr(direct_pool, "RECYCLE_SECONDS", 0.5)
+    await asyncio.sleep(0.6)
+    second = await PID.fetchval(engine)
+    assert second != first
+    assert not await _alive(engine, {first})  # the old one was closed, not left open
+    assert _pool(engine).opened == 1
+    assert await PID.fetchval(engine) == second  # the fresh one is young: lent again

@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
+from litestar.datastructures import State
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mla_tracker.api import metrics
 from mla_tracker.storage import db, direct_pool
-from mla_tracker.storage.db import DatabaseUnavailable, create_engine, direct_pool_of
+from mla_tracker.storage.db import (
+    DatabaseUnavailable,
+    create_engine,
+    direct_pool_of,
+    session_factory,
+)
 from mla_tracker.storage.direct_pool import DirectPool, direct_share
 from mla_tracker.storage.raw_reads import RawStatement
 
@@ -194,3 +202,20 @@ async def test_old_connections_are_replaced(
     assert not await _alive(engine, {first})  # the old one was closed, not left open
     assert _pool(engine).opened == 1
     assert await PID.fetchval(engine) == second  # the fresh one is young: lent again
+
+
+async def test_the_pool_gauge_counts_both_halves(engine: AsyncEngine) -> None:
+    await asyncio.gather(*(SLEEPY_PID.fetchval(engine, seconds=0.05) for _ in range(2)))
+    state = State({"ctx": SimpleNamespace(sessions=session_factory(engine))})
+    held = await _pool(engine).acquire()
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            metrics._sample_pool(state)
+            in_use = metrics.DB_POOL.labels("in_use")._value.get()
+            idle = metrics.DB_POOL.labels("idle")._value.get()
+    finally:
+        _pool(engine).release(held)
+    assert in_use == 2  # one of SQLAlchemy's, one direct
+    assert in_use + idle <= 4  # never more than MLA_DB_POOL_SIZE
+    assert idle >= 1  # the other direct connection

@@ -21,6 +21,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..storage.db import direct_pool_of
 
 APP_NAME: Final = "mla-tracker"
 _LABELS: Final = ("method", "path", "status_code", "app_name")
@@ -103,8 +106,12 @@ def _sample_pool(state: State) -> None:
     checked_out = getattr(pool, "checkedout", None)
     idle = getattr(pool, "checkedin", None)
     if callable(checked_out) and callable(idle):  # queue pools; SQLite :memory: has none
-        DB_POOL.labels("in_use").set(checked_out())
-        DB_POOL.labels("idle").set(idle())
+        # With the hot statements' own connections (storage/direct_pool.py): all of the
+        # process's MLA_DB_POOL_SIZE, not SQLAlchemy's half alone.
+        direct = direct_pool_of(engine) if isinstance(engine, AsyncEngine) else None
+        direct_in_use, direct_idle = direct.counts() if direct is not None else (0, 0)
+        DB_POOL.labels("in_use").set(checked_out() + direct_in_use)
+        DB_POOL.labels("idle").set(idle() + direct_idle)
 
 
 @get("/metrics", include_in_schema=False, sync_to_thread=False)

@@ -122,6 +122,10 @@ class DirectPool:
         if server_gone:
             self._close_idle()
 
+    def counts(self) -> tuple[int, int]:
+        """Connections lent out and idle now (the pool gauge, api/metrics.py)."""
+        return self.opened - len(self._idle), len(self._idle)
+
     def dispose(self) -> list[Any]:
         """Forget every idle connection (returned, for the caller to close) and close each
         busy one when it comes back; the pool opens fresh ones when next asked."""

@@ -219,3 +219,35 @@ async def test_the_pool_gauge_counts_both_halves(engine: AsyncEngine) -> None:
     assert in_use == 2  # one of SQLAlchemy's, one direct
     assert in_use + idle <= 4  # never more than MLA_DB_POOL_SIZE
     assert idle >= 1  # the other direct connection
+
+
+async def test_a_connection_handed_to_a_waiter_that_gave_up_goes_to_the_next(
+    engine: AsyncEngine,
+) -> None:
+    pool = _pool(engine)
+    held = [await pool.acquire(), await pool.acquire()]
+    first, second = (asyncio.create_task(pool.acquire()) for _ in range(2))
+    await asyncio.sleep(0.01)  # both wait
+    handed = held.pop()
+    pool.release(handed)  # to the first waiter...
+    first.cancel()  # ...which gives up before it runs again
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await asyncio.wait_for(second, 5) is handed
+    pool.release(handed)
+    # The same when a place to open a connection is what was handed over.
+    third, fourth = (asyncio.create_task(pool.acquire()) for _ in range(2))
+    await asyncio.sleep(0.01)
+    assert await third is handed  # the idle one
+    await asyncio.sleep(0.01)  # the fourth waits
+    fifth = asyncio.create_task(pool.acquire())
+    await asyncio.sleep(0.01)
+    pool.discard(held.pop(), server_gone=False)  # frees a place: the fourth is woken...
+    fourth.cancel()  # ...and gives up; the place passes to the fifth
+    with pytest.raises(asyncio.CancelledError):
+        await fourth
+    opened = await asyncio.wait_for(fifth, 5)
+    assert opened is not handed and not opened.is_closed()
+    pool.release(handed)
+    pool.release(opened)
+    assert pool.opened == 2

@@ -162,9 +162,14 @@ class DirectPool:
             async with asyncio.timeout(self.timeout):
                 return await waiter
         except BaseException as exc:
-            if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
-                # Handed over just as this task gave up: pass it on, never lose it.
-                self.release(waiter.result())
+            if waiter.done() and not waiter.cancelled():
+                # Handed over just as this task gave up: pass the connection (or the place
+                # to open one) on to the next waiter, never lose it.
+                handed = waiter.result()
+                if handed is not None:
+                    self.release(handed)
+                else:
+                    self._wake_one()
             elif not waiter.done():
                 waiter.cancel()
             if isinstance(exc, TimeoutError):

@@ -101,13 +101,13 @@ class Bench:
         token = self.agencies.tokens[REQUESTED]
         for attempt in range(1, MAX_APPEND_ATTEMPTS + 1):
             n = math.ceil(self.append_rate * self.load.duration * 1.25)
-            warm = 50
-            created = create_requests(self.service.url, self.agencies, n + warm)
+            untimed = 50
+            created = create_requests(self.service.url, self.agencies, n + untimed)
             self.request_ids += [rid for rid, _ in created]
             lines = [("POST", f"/v1/requests/{rid}/statements", ack) for rid, ack in created]
-            warm(self.service.url, lines[:warm], token)
-            warm(self.baseline.url, [("POST", "/rows", b) for _, _, b in lines[:warm]], None)
-            appends = write_lines(self.work / "append.txt", lines[warm:])
+            warm(self.service.url, lines[:untimed], token)
+            warm(self.baseline.url, [("POST", "/rows", b) for _, _, b in lines[:untimed]], None)
+            appends = write_lines(self.work / "append.txt", lines[untimed:])
             # The baseline inserts the very same JSON bodies (round-robin: it has no chains).
             inserts = write_lines(
                 self.work / "insert.txt", [("POST", "/rows", body) for *_, body in lines]

@@ -21,9 +21,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..storage.db import direct_pool_of
+from ..storage.db import direct_pool_of, engine_behind
 
 APP_NAME: Final = "mla-tracker"
 _LABELS: Final = ("method", "path", "status_code", "app_name")
@@ -101,14 +100,14 @@ def stored_upload(size: int) -> None:
 def _sample_pool(state: State) -> None:
     # The pool is read at scrape time from the app being scraped: no engine kept globally.
     ctx = state.get("ctx")
-    engine = ctx.sessions.kw.get("bind") if ctx is not None else None
+    engine = engine_behind(ctx.sessions) if ctx is not None else None
     pool = getattr(engine, "pool", None)
     checked_out = getattr(pool, "checkedout", None)
     idle = getattr(pool, "checkedin", None)
     if callable(checked_out) and callable(idle):  # queue pools; SQLite :memory: has none
         # With the hot statements' own connections (storage/direct_pool.py): all of the
         # process's MLA_DB_POOL_SIZE, not SQLAlchemy's half alone.
-        direct = direct_pool_of(engine) if isinstance(engine, AsyncEngine) else None
+        direct = direct_pool_of(engine) if engine is not None else None
         direct_in_use, direct_idle = direct.counts() if direct is not None else (0, 0)
         DB_POOL.labels("in_use").set(checked_out() + direct_in_use)
         DB_POOL.labels("idle").set(idle() + direct_idle)

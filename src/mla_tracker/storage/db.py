@@ -198,6 +198,16 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
 
 
+def engine_behind(
+    sessions: async_sessionmaker[AsyncSession], dialect: str | None = None
+) -> AsyncEngine | None:
+    """The engine `sessions` are bound to (of that dialect, when one is named), or None."""
+    bind = sessions.kw.get("bind")
+    if isinstance(bind, AsyncEngine) and (dialect is None or bind.dialect.name == dialect):
+        return bind
+    return None
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
@@ -219,9 +229,9 @@ def _autocommit_reader(
     """
     if sessions in _READERS:
         return _READERS[sessions]
-    bind = sessions.kw.get("bind")
+    bind = engine_behind(sessions, "postgresql")
     reader = None
-    if isinstance(bind, AsyncEngine) and bind.dialect.name != "sqlite":
+    if bind is not None:
         reader = async_sessionmaker(
             bind.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )

@@ -19,7 +19,13 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ClauseElement
 
-from .db import UNAVAILABLE_SQLSTATES, DatabaseUnavailable, direct_pool_of, is_unavailable
+from .db import (
+    UNAVAILABLE_SQLSTATES,
+    DatabaseUnavailable,
+    direct_pool_of,
+    engine_behind,
+    is_unavailable,
+)
 from .direct_pool import DirectPool
 from .sqlite_reads import SqliteRead, SqliteReader, reader_of
 
@@ -49,10 +55,7 @@ class RawStatement:
     @staticmethod
     def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine | None:
         """The PostgreSQL engine behind `sessions`, or None (SQLite: use the ORM path)."""
-        bind = sessions.kw.get("bind")
-        if isinstance(bind, AsyncEngine) and bind.dialect.name == "postgresql":
-            return bind
-        return None
+        return engine_behind(sessions, "postgresql")
 
     async def one_or_none(self, engine: AsyncEngine, **params: Any) -> Sequence[Any] | None:
         """The first row, or None; DatabaseUnavailable when the database is away."""

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
-from .db import DatabaseUnavailable
+from .db import DatabaseUnavailable, engine_behind
 from .types import UTCDateTime
 
 _DIALECT = aiosqlite_dialect()
@@ -158,8 +158,8 @@ class PerFile(Generic[T]):
 
     def of(self, sessions: async_sessionmaker[AsyncSession]) -> T | None:
         """The `T` of the SQLite file behind `sessions`; None for others and :memory:."""
-        bind = sessions.kw.get("bind")
-        if not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
+        bind = engine_behind(sessions, "sqlite")
+        if bind is None:
             return None
         if bind in self.found:
             return self.found[bind]

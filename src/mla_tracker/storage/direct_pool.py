@@ -80,19 +80,19 @@ class DirectPool:
         self.size = size
         self.timeout = timeout
         self.opened = 0
-        #: (connection, when it was opened, its generation)
-        self._idle: list[tuple[Any, float, int]] = []
+        self._idle: list[Any] = []
+        #: Each open connection's (when it was opened, its generation), by id().
         self._born: dict[int, tuple[float, int]] = {}
         self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
-        #: Bumped by a dead server or a dispose: older connections are closed, not reused.
+        #: Bumped by a dispose: older connections are closed when they come back.
         self._generation = 0
 
     async def acquire(self) -> Any:
         """A connection for one statement; PoolExhausted after `timeout` seconds."""
         while True:
             while self._idle:
-                conn, born, generation = self._idle.pop()
-                if self._usable(conn, born, generation):
+                conn = self._idle.pop()
+                if self._usable(conn):
                     return conn
                 self._drop(conn)
             if self.opened < self.size:
@@ -104,16 +104,10 @@ class DirectPool:
     def release(self, conn: Any) -> None:
         """Take a connection back after a statement that ended cleanly (or with an error
         the server answered: the connection is ready for the next)."""
-        born, generation = self._born.get(id(conn), (0.0, -1))
-        if not self._usable(conn, born, generation):
+        if not self._usable(conn):
             self._drop(conn)
-            return
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(conn)
-                return
-        self._idle.append((conn, born, generation))
+        elif not self._hand(conn):
+            self._idle.append(conn)
 
     def discard(self, conn: Any, *, server_gone: bool) -> None:
         """Close a connection that may be mid-protocol; `server_gone` closes the idle ones
@@ -130,13 +124,13 @@ class DirectPool:
         """Forget every idle connection (returned, for the caller to close) and close each
         busy one when it comes back; the pool opens fresh ones when next asked."""
         self._generation += 1
-        idle = [conn for conn, _, _ in self._idle]
+        idle, self._idle = self._idle, []
         for conn in idle:
             self._forget(conn)
-        self._idle.clear()
         return idle
 
-    def _usable(self, conn: Any, born: float, generation: int) -> bool:
+    def _usable(self, conn: Any) -> bool:
+        born, generation = self._born.get(id(conn), (0.0, -1))  # forgotten: never again
         return (
             generation == self._generation
             and not conn.is_closed()
@@ -178,12 +172,17 @@ class DirectPool:
                 ) from None
             raise
 
-    def _wake_one(self) -> None:
+    def _hand(self, handed: Any) -> bool:
+        """Give a connection (or None: a place to open one) to the first task still waiting."""
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)
-                return
+                waiter.set_result(handed)
+                return True
+        return False
+
+    def _wake_one(self) -> None:
+        self._hand(None)
 
     def _forget(self, conn: Any) -> None:
         if self._born.pop(id(conn), None) is not None:
@@ -197,7 +196,7 @@ class DirectPool:
 
     def _close_idle(self) -> None:
         idle, self._idle = self._idle, []
-        for conn, _, _ in idle:
+        for conn in idle:
             self._drop(conn)
 
 

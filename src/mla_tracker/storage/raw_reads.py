@@ -45,6 +45,15 @@ def _gone(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and state.startswith(UNAVAILABLE_SQLSTATES)
 
 
+def _reusable_after(exc: BaseException) -> bool:
+    """Whether a connection may be lent again after a statement failed with `exc`.
+
+    Only after an error the server answered (a unique violation, say): whatever else
+    stopped it (a dead server, a cancelled request) may have left the driver
+    mid-protocol."""
+    return isinstance(exc, asyncpg.PostgresError) and not _gone(exc)
+
+
 class RawStatement:
     """One SQL statement for asyncpg (positional $n parameters), with its parameter names."""
 
@@ -82,11 +91,8 @@ class RawStatement:
                 try:
                     return await getattr(fairy.driver_connection, method)(self.sql, *args)
                 except BaseException as exc:
-                    # Whatever else stopped it (a dead server, a cancelled request), the driver
-                    # may be mid-protocol: the pool must never lend this connection again.
-                    # (Outside a greenlet, SQLAlchemy terminates it synchronously.) An error
-                    # the server answered (a unique violation, say) leaves it ready for more.
-                    if _gone(exc) or not isinstance(exc, asyncpg.PostgresError):
+                    # (Outside a greenlet, SQLAlchemy terminates it synchronously.)
+                    if not _reusable_after(exc):
                         fairy.invalidate(exc if isinstance(exc, Exception) else None)
                     raise
         except DatabaseUnavailable:
@@ -103,11 +109,10 @@ class RawStatement:
         try:
             result = await getattr(conn, method)(self.sql, *args)
         except BaseException as exc:
-            # As above: only a connection the server answered on is lent again.
-            if _gone(exc) or not isinstance(exc, asyncpg.PostgresError):
-                pool.discard(conn, server_gone=_gone(exc))
-            else:
+            if _reusable_after(exc):
                 pool.release(conn)
+            else:
+                pool.discard(conn, server_gone=_gone(exc))
             raise
         pool.release(conn)
         return result

@@ -14,6 +14,9 @@ a temp file), one uvicorn worker each, same connections, fixed duration, back to
    head; the baseline inserts the same JSON bodies as rows. The split of answers with
    `"pending": true` vs a log index is counted, and the scenario runs again after a
    restart with MLA_LOG_WAIT_MS=0: the append's own cost without the wait for the log.
+   Between the two, the baseline's `/signed` takes the same statements with the same
+   token: the floor of any signed, authenticated append (one key lookup by token hash,
+   one Ed25519 verification, one insert), printed as a fraction of the bare insert.
 2. read one: `GET /v1/requests/{id}` as a party, round-robin; baseline: select by id.
 3. list: `GET /v1/requests?limit=50` as a party; baseline: select a 50-row page.
 
@@ -81,6 +84,8 @@ class Pair:
     baseline: Result
     service: Result
     note: str = ""
+    #: Appends only: the floor (token lookup + Ed25519 verify + insert) in the baseline app.
+    floor: Result | None = None
 
 
 class Bench:
@@ -115,6 +120,7 @@ class Bench:
             base = run_wrk(
                 self.load, self.baseline, "walk.lua", env={"BENCH_WRK_FILE": str(inserts)}
             )
+            floor = self._floor([body for *_, body in lines], token)
             started = datetime.now(UTC)
             svc = run_wrk(
                 self.load,
@@ -136,9 +142,27 @@ class Bench:
                     f", {svc.raw['duplicate']} duplicates, {svc.raw['other']} not 201; "
                     + waits.text()
                 )
-                return Pair(self.backend, label, base, svc, note)
+                return Pair(self.backend, label, base, svc, note, floor)
             print(f"    {n} fresh statements were not enough (attempt {attempt}); more")
         raise RuntimeError("the service outran every pool of fresh statements")
+
+    def _floor(self, bodies: list[str], token: str) -> Result:
+        """The same signed statements through the baseline's `/signed`: the least a signed,
+        authenticated append costs (one key lookup, one Ed25519 verify, one insert)."""
+        assert self.agencies is not None
+        public_key = self.agencies.keys[REQUESTED].public.to_base64()
+        httpx.post(
+            f"{self.baseline.url}/keys", json={"token": token, "public_key": public_key}
+        ).raise_for_status()
+        signed = [("POST", "/signed", body) for body in bodies]
+        warm(self.baseline.url, signed[:50], token)
+        lines = write_lines(self.work / "signed.txt", signed)
+        return run_wrk(
+            self.load,
+            self.baseline,
+            "walk.lua",
+            env={"BENCH_WRK_FILE": str(lines), "BENCH_WRK_AUTH": token},
+        )
 
     def seed(self, n: int = 3000) -> None:
         """Requests to read and baseline rows to select, when no append run made them."""
@@ -253,13 +277,27 @@ def _cores(value: float | None) -> str:
 
 
 def _print_pair(p: Pair) -> None:
-    for name, r in (("baseline", p.baseline), ("service", p.service)):
+    runs = [("baseline", p.baseline), ("service", p.service)]
+    if p.floor is not None:
+        runs.insert(1, ("floor", p.floor))
+    for name, r in runs:
         print(
             f"  {p.scenario:<28} {name:<9} {r.rps:>8,.0f} req/s  p50 {r.ms('50'):7.1f} ms"
             f"  p99 {r.ms('99'):7.1f} ms  errors {r.errors}"
             f"  server {_cores(r.server_cores)} cores  wrk {r.wrk_cores:.2f} cores"
         )
     print(f"  {'':<28} ratio     {p.service.rps / p.baseline.rps:.2f}   {p.note}")
+    if p.floor is not None:
+        print(f"  {'':<28} {_floor_text(p)}")
+
+
+def _floor_text(p: Pair) -> str:
+    assert p.floor is not None
+    return (
+        f"floor (key lookup + Ed25519 verify + insert, bare litestar) "
+        f"{p.floor.rps:,.0f} req/s = {p.floor.rps / p.baseline.rps:.2f} of the bare insert; "
+        f"service = {p.service.rps / p.floor.rps:.2f} of the floor"
+    )
 
 
 def print_table(pairs: list[Pair], load: Load, mode: str) -> None:
@@ -285,6 +323,8 @@ def print_table(pairs: list[Pair], load: Load, mode: str) -> None:
     for p in pairs:
         if p.note:
             print(f"- {p.backend}, {p.scenario}: {p.note}")
+        if p.floor is not None:
+            print(f"- {p.backend}, {p.scenario}: {_floor_text(p)}")
 
 
 def main() -> int:

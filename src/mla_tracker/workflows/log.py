@@ -24,7 +24,7 @@ from ..crypto import dsse, merkle
 from ..crypto.keys import SigningKey
 from ..crypto.log_entry import digest_of, entry_of, kind_of
 from ..crypto.note import Checkpoint, NoteSigner
-from ..storage.db import is_unavailable, transaction
+from ..storage.db import engine_behind, is_unavailable, transaction
 from ..storage.log_tables import LogCheckpointRow, LogEntryRow, LogNodeRow
 from .context import Context
 
@@ -88,13 +88,19 @@ async def queue(
 # The integrator's statements, built once: under load it runs up to 40 batches a second,
 # and building the statements cost more CPU than running them.
 _QUEUED = select(_ENTRIES.c.id).where(_ENTRIES.c.leaf_index.is_(None)).limit(1)
+_TREE_TOP = select(func.max(_ENTRIES.c.leaf_index))
+# The queued entries and the tree's size in one round trip (the subquery runs once).
 _PENDING = (
-    select(_ENTRIES.c.id, _ENTRIES.c.leaf_hash, _ENTRIES.c.digest)
+    select(
+        _ENTRIES.c.id,
+        _ENTRIES.c.leaf_hash,
+        _ENTRIES.c.digest,
+        _TREE_TOP.scalar_subquery().label("top"),
+    )
     .where(_ENTRIES.c.leaf_index.is_(None))
     .order_by(_ENTRIES.c.id)
     .limit(bindparam("batch"))
 )
-_TREE_TOP = select(func.max(_ENTRIES.c.leaf_index))
 _NODES_AT = select(_NODES.c.level, _NODES.c.index, _NODES.c.hash).where(
     _NODES.c.level.in_(bindparam("levels", expanding=True)),
     _NODES.c.index.in_(bindparam("indices", expanding=True)),
@@ -135,39 +141,70 @@ async def _take_lock(session: AsyncSession) -> bool:
     return bool(taken)
 
 
-async def integrate(ctx: Context, *, batch: int = BATCH) -> dict[str, int]:
-    """Integrate one batch of queued entries and sign a checkpoint; return digest -> index."""
+@dataclass
+class Frontier:
+    """The stored nodes a batch reads, as this process's last batch left them.
+
+    Every node a batch at `size` reads (its new nodes' left siblings and the root's older
+    parts) is one of the perfect subtrees that make up [0, size): merkle.root_coords(size).
+    The log is append-only, so while the tree still has `size` entries these hashes are
+    the stored ones, and the batch need not read them. Another process's batch changes
+    the size, and the nodes are read again.
+    """
+
+    size: int = -1
+    nodes: dict[tuple[int, int], bytes] = field(default_factory=dict)
+
+    def at(self, size: int) -> dict[tuple[int, int], bytes] | None:
+        """The frontier's nodes if the tree has `size` entries, else None."""
+        return dict(self.nodes) if size == self.size else None
+
+
+async def integrate(
+    ctx: Context,
+    *,
+    batch: int = BATCH,
+    look_first: bool = True,
+    frontier: Frontier | None = None,
+) -> dict[str, int]:
+    """Integrate one batch of queued entries and sign a checkpoint; return digest -> index.
+
+    `look_first=False` skips the read that finds an idle log idle (the caller knows an
+    entry was queued); `frontier` carries the tree's edge from one batch to the next.
+    """
     if ctx.server_key is None:
         raise RuntimeError("the hub has no log key")
-    async with transaction(ctx.sessions, write=False) as session:
-        # Look before taking SQLite's write lock: an idle hub should not contend with appends.
-        queued = await session.scalar(_QUEUED)
-    if queued is None:
-        return {}
+    if look_first:
+        async with transaction(ctx.sessions, write=False) as session:
+            # Look before taking SQLite's write lock: an idle hub should not contend.
+            queued = await session.scalar(_QUEUED)
+        if queued is None:
+            return {}
     async with transaction(ctx.sessions, write=True) as session:
         if not await _take_lock(session):
             return {}
         pending = (await session.execute(_PENDING, {"batch": batch})).all()
         if not pending:
             return {}
-        size = await tree_size(session)
-        leaves = [leaf for _, leaf, _ in pending]
-        nodes = await load_nodes(session, merkle.batch_new_nodes_coords(size, len(leaves)))
-        fresh = merkle.batch_new_nodes(size, leaves, nodes)
+        top = pending[0].top
+        size = 0 if top is None else int(top) + 1
+        new_size = size + len(pending)
+        nodes = frontier.at(size) if frontier is not None else None
+        if nodes is None:
+            nodes = await load_nodes(session, merkle.root_coords(size))
+        fresh = merkle.batch_new_nodes(size, [leaf for _, leaf, _, _ in pending], nodes)
         nodes.update(((level, position), digest) for level, position, digest in fresh)
         await session.execute(
             _ASSIGN,
             [
                 {"entry_id": entry_id, "leaf_index": size + offset}
-                for offset, (entry_id, _, _) in enumerate(pending)
+                for offset, (entry_id, _, _, _) in enumerate(pending)
             ],
         )
         await session.execute(
             _ADD_NODES, [{"level": lv, "index": ix, "hash": h} for lv, ix, h in fresh]
         )
-        new_size = size + len(pending)
-        missing = [c for c in merkle.root_coords(new_size) if c not in nodes]
-        nodes.update(await load_nodes(session, missing))
+        edge = merkle.root_coords(new_size)
         root = merkle.root(new_size, nodes)
         body = Checkpoint(origin_of(ctx.server_key), new_size, root).to_text()
         await session.execute(
@@ -179,7 +216,10 @@ async def integrate(ctx: Context, *, batch: int = BATCH) -> dict[str, int]:
                 "created_at": ctx.clock(),
             },
         )
-    return {digest: size + offset for offset, (_, _, digest) in enumerate(pending)}
+    # Committed: only now may the next batch trust these hashes as stored.
+    if frontier is not None:
+        frontier.size, frontier.nodes = new_size, {c: nodes[c] for c in edge}
+    return {digest: size + offset for offset, (_, _, digest, _) in enumerate(pending)}
 
 
 async def index_of(ctx: Context, digest: str) -> int | None:
@@ -199,10 +239,8 @@ class Integrator:
     idle_seconds: float = 0.25
     #: At least this long from one batch's start to the next: under load, batches grow
     #: instead of each append paying a checkpoint (a tree update and a signature) alone.
-    #: An idle hub integrates the first append at once.
-    #: 25 ms, not 50: appends that wait for their index are bound by it (32 connections
-    #: could make at most 32 / 0.05 = 640 appends/s); A/B under wrk on PostgreSQL, two
-    #: rounds: 615 -> 630-699 appends/s, p99 98-100 -> 75-82 ms; SQLite unchanged.
+    #: An idle hub integrates the first append at once. `running` picks it per database
+    #: (interval_for).
     min_interval_seconds: float = 0.025
     #: How often a waiting append asks the database, for indices another process assigned.
     poll_seconds: float = 0.2
@@ -213,14 +251,20 @@ class Integrator:
     database_away: bool = False
     #: Indices this process assigned lately (digest -> index), so waiters need no query.
     assigned: dict[str, int] = field(default_factory=dict)
+    #: The tree's edge after this process's last batch (see Frontier).
+    frontier: Frontier = field(default_factory=Frontier)
 
     async def run(self) -> None:
         """Integrate until cancelled; a failure is logged and retried, never fatal."""
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
+            # Woken by a local append: something is queued, so the batch need not look
+            # first (under load that look was one round trip of ten per batch).
+            woken = self.wakeup.is_set()
+            self.wakeup.clear()
             try:
-                done = await integrate(self.ctx)
+                done = await integrate(self.ctx, look_first=not woken, frontier=self.frontier)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database may be away; appends stay queued
@@ -243,7 +287,6 @@ class Integrator:
                 self._wake(done)
                 await asyncio.sleep(max(0.0, started + self.min_interval_seconds - loop.time()))
                 continue
-            self.wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), self.idle_seconds)
 
@@ -289,10 +332,26 @@ class Integrator:
                 del self.waiting[digest]
 
 
+#: The integrator's minimum interval per database. Appends that wait for their index are
+#: bound by it, and every batch costs CPU on the event loop (and on SQLite, the write
+#: lock). A/B under wrk, 32 connections, two rounds each (docs/operations.md):
+#: PostgreSQL 25 ms: 818 appends/s, p99 57-58 ms; 10 ms: 930-988, p99 42-51 ms (5 ms
+#: and 0 gain nothing more: the process is then CPU-bound).
+#: SQLite 25 ms: 857-871 appends/s; 10 ms: 664-674 (each batch takes the write lock).
+INTERVALS = {"postgresql": 0.010, "sqlite": 0.025}
+
+
+def interval_for(dialect: str) -> float:
+    """The integrator's minimum interval between batches on this database."""
+    return INTERVALS.get(dialect, 0.025)
+
+
 @contextlib.asynccontextmanager
 async def running(ctx: Context) -> AsyncIterator[Integrator]:
     """Run an integrator for the lifetime of the context manager."""
-    integrator = Integrator(ctx)
+    engine = engine_behind(ctx.sessions)
+    dialect = "" if engine is None else engine.dialect.name
+    integrator = Integrator(ctx, min_interval_seconds=interval_for(dialect))
     task = asyncio.create_task(integrator.run(), name="mla-log-integrator")
     try:
         yield integrator

@@ -2,7 +2,9 @@
 
 A batch that trusts its Frontier skips reading the tree's edge; these tests check the
 trees it builds against RFC 9162's definition computed here from scratch, with batches of
-"another process" (no frontier) changing the tree in between.
+"another process" (no frontier) changing the tree in between. On PostgreSQL they run
+twice: on the driver directly (an engine with a direct pool, as `mla serve` has) and in an
+ORM transaction (no pool), so both LogBatch implementations build the same trees.
 """
 
 from __future__ import annotations
@@ -13,21 +15,34 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import insert, select
 
 from mla_tracker.crypto import merkle
 from mla_tracker.crypto.keys import SigningKey
-from mla_tracker.storage.db import create_engine, session_factory, transaction
+from mla_tracker.storage import log_batches
+from mla_tracker.storage.db import (
+    DatabaseUnavailable,
+    create_engine,
+    direct_pool_of,
+    is_unavailable,
+    session_factory,
+    transaction,
+)
 from mla_tracker.storage.log_tables import LogCheckpointRow, LogEntryRow
 from mla_tracker.workflows import log
 from mla_tracker.workflows.context import Context
 
 
-@pytest.fixture
-async def ctx(database_url: str) -> AsyncIterator[Context]:
+@pytest.fixture(params=["driver", "orm"])
+async def ctx(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Context]:
     """A workflow context with a log key, on the test's loop."""
-    engine = create_engine(database_url, pool=False)
+    if database_url.startswith("sqlite") and request.param == "driver":
+        pytest.skip("SQLite has one batch path")
+    engine = create_engine(database_url, pool=request.param == "driver", pool_size=4)
+    if request.param == "driver":
+        assert direct_pool_of(engine) is not None
     try:
         yield Context(sessions=session_factory(engine), server_key=SigningKey.generate())
     finally:
@@ -79,15 +94,19 @@ async def _latest_checkpoint(ctx: Context) -> tuple[int, bytes]:
 
 
 def _count_edge_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the batches that read the tree's edge from the database."""
+    """Count the batches that read the tree's edge from the database (either path)."""
     reads: list[int] = []
-    real: Callable[..., Awaitable[dict[tuple[int, int], bytes]]] = log.load_nodes
+    for kind in (log_batches.SessionBatch, log_batches.DriverBatch):
+        real: Callable[..., Awaitable[dict[tuple[int, int], bytes]]] = kind.nodes
 
-    async def counted(session: Any, coords: Any) -> dict[tuple[int, int], bytes]:
-        reads.append(1)
-        return await real(session, coords)
+        async def counted(
+            self: Any, coords: Any, real: Callable[..., Any] = real
+        ) -> dict[tuple[int, int], bytes]:
+            reads.append(1)
+            result: dict[tuple[int, int], bytes] = await real(self, coords)
+            return result
 
-    monkeypatch.setattr(log, "load_nodes", counted)
+        monkeypatch.setattr(kind, "nodes", counted)
     return reads
 
 
@@ -155,3 +174,38 @@ async def test_the_integrator_runs_at_its_databases_interval(
         assert integrator.min_interval_seconds == log.INTERVALS[dialect]
     # SQLite's batches take the write lock from appends: they come less often there.
     assert log.INTERVALS["sqlite"] > log.INTERVALS["postgresql"]
+
+
+async def test_a_driver_batch_on_a_dead_connection_is_unavailable_then_heals(
+    ctx: Context, database_url: str
+) -> None:
+    engine = ctx.sessions.kw["bind"]
+    pool = direct_pool_of(engine)
+    if pool is None:
+        pytest.skip("the driver path only")
+    rng = random.Random(3)
+    leaves = await _queue(ctx, rng, 3)
+    frontier = log.Frontier()
+    assert await log.integrate(ctx, frontier=frontier)
+    conn = await pool.acquire()
+    pid = conn.get_server_pid()
+    pool.release(conn)
+    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    leaves += await _queue(ctx, rng, 2)
+    outcomes: list[str] = []
+    for _ in range(2):
+        try:
+            outcomes.append(str(len(await log.integrate(ctx, frontier=frontier))))
+        except DatabaseUnavailable as exc:
+            assert is_unavailable(exc)  # the integrator logs one line and retries
+            outcomes.append("unavailable")
+    # The dead connection fails its batch at most once and is never lent again (if the
+    # driver saw the server's goodbye first, the pool skips it and no batch fails); nothing
+    # of a failed batch is stored, and the next batch integrates both entries.
+    assert outcomes in (["unavailable", "2"], ["2", "0"]), outcomes
+    assert await _latest_checkpoint(ctx) == (5, _mth(leaves))
+    assert frontier.size == 5

@@ -32,7 +32,8 @@ from .sqlite_reads import SqliteRead, SqliteReader, reader_of
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
 
-def _gone(exc: BaseException) -> bool:
+def gone(exc: BaseException) -> bool:
+    """Whether `exc` means the connection or the server is gone (asyncpg or the socket)."""
     if isinstance(
         exc,
         asyncpg.InterfaceError
@@ -45,13 +46,13 @@ def _gone(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and state.startswith(UNAVAILABLE_SQLSTATES)
 
 
-def _reusable_after(exc: BaseException) -> bool:
+def reusable_after(exc: BaseException) -> bool:
     """Whether a connection may be lent again after a statement failed with `exc`.
 
     Only after an error the server answered (a unique violation, say): whatever else
     stopped it (a dead server, a cancelled request) may have left the driver
     mid-protocol."""
-    return isinstance(exc, asyncpg.PostgresError) and not _gone(exc)
+    return isinstance(exc, asyncpg.PostgresError) and not gone(exc)
 
 
 class RawStatement:
@@ -92,13 +93,13 @@ class RawStatement:
                     return await getattr(fairy.driver_connection, method)(self.sql, *args)
                 except BaseException as exc:
                     # (Outside a greenlet, SQLAlchemy terminates it synchronously.)
-                    if not _reusable_after(exc):
+                    if not reusable_after(exc):
                         fairy.invalidate(exc if isinstance(exc, Exception) else None)
                     raise
         except DatabaseUnavailable:
             raise
         except Exception as exc:
-            if not (_gone(exc) or is_unavailable(exc)):
+            if not (gone(exc) or is_unavailable(exc)):
                 raise
             raise DatabaseUnavailable(
                 f"the database is unavailable ({exc.__class__.__name__})"
@@ -109,10 +110,10 @@ class RawStatement:
         try:
             result = await getattr(conn, method)(self.sql, *args)
         except BaseException as exc:
-            if _reusable_after(exc):
+            if reusable_after(exc):
                 pool.release(conn)
             else:
-                pool.discard(conn, server_gone=_gone(exc))
+                pool.discard(conn, server_gone=gone(exc))
             raise
         pool.release(conn)
         return result

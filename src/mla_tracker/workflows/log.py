@@ -13,25 +13,24 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..crypto import dsse, merkle
 from ..crypto.keys import SigningKey
 from ..crypto.log_entry import digest_of, entry_of, kind_of
 from ..crypto.note import Checkpoint, NoteSigner
-from ..storage.db import engine_behind, is_unavailable, transaction
-from ..storage.log_tables import LogCheckpointRow, LogEntryRow, LogNodeRow
+from ..storage import log_batches
+from ..storage.db import direct_pool_of, engine_behind, is_unavailable, transaction
+from ..storage.log_tables import LogEntryRow
 from .context import Context
 
 log = logging.getLogger("mla_tracker.log")
 
-#: The advisory lock key of the integrator ("mla-log" in ASCII).
-_LOCK_KEY = 0x6D6C612D6C6F67
 #: Entries integrated per batch (one transaction, one checkpoint).
 BATCH = 2000
 
@@ -47,7 +46,6 @@ def note_signer(key: SigningKey) -> NoteSigner:
 
 
 _ENTRIES = cast(Table, LogEntryRow.__table__)
-_NODES = cast(Table, LogNodeRow.__table__)
 _QUEUE = insert(_ENTRIES)
 
 
@@ -85,60 +83,8 @@ async def queue(
     await session.execute(_QUEUE, values)
 
 
-# The integrator's statements, built once: under load it runs up to 40 batches a second,
-# and building the statements cost more CPU than running them.
+#: Before taking SQLite's write lock: is anything queued at all?
 _QUEUED = select(_ENTRIES.c.id).where(_ENTRIES.c.leaf_index.is_(None)).limit(1)
-_TREE_TOP = select(func.max(_ENTRIES.c.leaf_index))
-# The queued entries and the tree's size in one round trip (the subquery runs once).
-_PENDING = (
-    select(
-        _ENTRIES.c.id,
-        _ENTRIES.c.leaf_hash,
-        _ENTRIES.c.digest,
-        _TREE_TOP.scalar_subquery().label("top"),
-    )
-    .where(_ENTRIES.c.leaf_index.is_(None))
-    .order_by(_ENTRIES.c.id)
-    .limit(bindparam("batch"))
-)
-_NODES_AT = select(_NODES.c.level, _NODES.c.index, _NODES.c.hash).where(
-    _NODES.c.level.in_(bindparam("levels", expanding=True)),
-    _NODES.c.index.in_(bindparam("indices", expanding=True)),
-)
-_ASSIGN = (
-    update(_ENTRIES)
-    .where(_ENTRIES.c.id == bindparam("entry_id"))
-    .values(leaf_index=bindparam("leaf_index"))
-)
-_ADD_NODES = insert(_NODES)
-_ADD_CHECKPOINT = insert(cast(Table, LogCheckpointRow.__table__))
-_LOCK = text("SELECT pg_try_advisory_xact_lock(:k)")
-
-
-async def load_nodes(
-    session: AsyncSession, coords: Iterable[tuple[int, int]]
-) -> dict[tuple[int, int], bytes]:
-    """The stored perfect-subtree hashes at these coordinates, in one query."""
-    wanted = set(coords)
-    if not wanted:
-        return {}
-    levels = sorted({level for level, _ in wanted})
-    indices = sorted({index for _, index in wanted})
-    rows = await session.execute(_NODES_AT, {"levels": levels, "indices": indices})
-    return {(lv, ix): h for lv, ix, h in rows if (lv, ix) in wanted}
-
-
-async def tree_size(session: AsyncSession) -> int:
-    """How many entries have been integrated."""
-    top = await session.scalar(_TREE_TOP)
-    return 0 if top is None else int(top) + 1
-
-
-async def _take_lock(session: AsyncSession) -> bool:
-    if (await session.connection()).dialect.name != "postgresql":
-        return True  # SQLite: the write transaction (BEGIN IMMEDIATE) is the lock
-    taken = await session.scalar(_LOCK, {"k": _LOCK_KEY})
-    return bool(taken)
 
 
 @dataclass
@@ -180,46 +126,57 @@ async def integrate(
             queued = await session.scalar(_QUEUED)
         if queued is None:
             return {}
-    async with transaction(ctx.sessions, write=True) as session:
-        if not await _take_lock(session):
-            return {}
-        pending = (await session.execute(_PENDING, {"batch": batch})).all()
-        if not pending:
-            return {}
-        top = pending[0].top
-        size = 0 if top is None else int(top) + 1
-        new_size = size + len(pending)
-        nodes = frontier.at(size) if frontier is not None else None
-        if nodes is None:
-            nodes = await load_nodes(session, merkle.root_coords(size))
-        fresh = merkle.batch_new_nodes(size, [leaf for _, leaf, _, _ in pending], nodes)
-        nodes.update(((level, position), digest) for level, position, digest in fresh)
-        await session.execute(
-            _ASSIGN,
-            [
-                {"entry_id": entry_id, "leaf_index": size + offset}
-                for offset, (entry_id, _, _, _) in enumerate(pending)
-            ],
-        )
-        await session.execute(
-            _ADD_NODES, [{"level": lv, "index": ix, "hash": h} for lv, ix, h in fresh]
-        )
-        edge = merkle.root_coords(new_size)
-        root = merkle.root(new_size, nodes)
-        body = Checkpoint(origin_of(ctx.server_key), new_size, root).to_text()
-        await session.execute(
-            _ADD_CHECKPOINT,
-            {
-                "size": new_size,
-                "root_hash": root,
-                "note": note_signer(ctx.server_key).sign(body),
-                "created_at": ctx.clock(),
-            },
-        )
+    engine = engine_behind(ctx.sessions, "postgresql")
+    if engine is not None and direct_pool_of(engine) is not None:
+        async with log_batches.driver_transaction(engine) as on_driver:
+            done = await _integrate_in(on_driver, ctx, ctx.server_key, batch, frontier)
+    else:
+        async with transaction(ctx.sessions, write=True) as session:
+            in_session = log_batches.SessionBatch(session)
+            done = await _integrate_in(in_session, ctx, ctx.server_key, batch, frontier)
+    if done is None:
+        return {}
     # Committed: only now may the next batch trust these hashes as stored.
+    indices, edge = done
     if frontier is not None:
-        frontier.size, frontier.nodes = new_size, {c: nodes[c] for c in edge}
-    return {digest: size + offset for offset, (_, _, digest, _) in enumerate(pending)}
+        frontier.size, frontier.nodes = edge
+    return indices
+
+
+async def _integrate_in(
+    tx: log_batches.LogBatch,
+    ctx: Context,
+    key: SigningKey,
+    batch: int,
+    frontier: Frontier | None,
+) -> tuple[dict[str, int], tuple[int, dict[tuple[int, int], bytes]]] | None:
+    """The batch inside its transaction: (digest -> index, the new edge), or None."""
+    if not await tx.lock():
+        return None
+    pending, size = await tx.pending(batch)
+    if not pending:
+        return None
+    new_size = size + len(pending)
+    nodes = frontier.at(size) if frontier is not None else None
+    if nodes is None:
+        nodes = await tx.nodes(merkle.root_coords(size))
+    fresh = merkle.batch_new_nodes(size, [leaf for _, leaf, _ in pending], nodes)
+    nodes.update(((level, position), digest) for level, position, digest in fresh)
+    root = merkle.root(new_size, nodes)
+    body = Checkpoint(origin_of(key), new_size, root).to_text()
+    await tx.write(
+        [(entry_id, size + offset) for offset, (entry_id, _, _) in enumerate(pending)],
+        fresh,
+        {
+            "size": new_size,
+            "root_hash": root,
+            "note": note_signer(key).sign(body),
+            "created_at": ctx.clock(),
+        },
+    )
+    edge = {c: nodes[c] for c in merkle.root_coords(new_size)}
+    indices = {digest: size + offset for offset, (_, _, digest) in enumerate(pending)}
+    return indices, (new_size, edge)
 
 
 async def index_of(ctx: Context, digest: str) -> int | None:

@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..crypto import merkle
 from ..storage.db import transaction
+from ..storage.log_batches import load_nodes
 from ..storage.log_tables import LogCheckpointRow, LogCosignatureRow, LogEntryRow
 from ..storage.tables import RequestRow
 from .context import Context
 from .errors import InvalidQuery, NotFound
-from .log import load_nodes
 from .principals import Principal
 
 #: Most entries one range read returns.

@@ -22,6 +22,7 @@ from ..crypto import merkle
 from ..crypto.cosignature import WitnessVerifier
 from ..crypto.errors import CryptoError
 from ..storage.db import transaction
+from ..storage.log_batches import load_nodes
 from ..storage.log_tables import LogCheckpointRow, LogCosignatureRow
 from ..witness.protocol import (
     SIZE_CONTENT_TYPE,
@@ -30,7 +31,6 @@ from ..witness.protocol import (
     parse_size_body,
 )
 from .context import Context
-from .log import load_nodes
 
 log = logging.getLogger("mla_tracker.witnessing")
 

@@ -15,7 +15,8 @@ statements and the writes are one:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Generator, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -25,10 +26,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from .db import DatabaseUnavailable, direct_pool_of
 from .log_tables import LogCheckpointRow, LogEntryRow, LogNodeRow
 from .raw_reads import gone, reusable_after
+from .sqlite_reads import SqliteRead
 
 Coord = tuple[int, int]
 #: A queued entry as a batch reads it: (id, leaf hash, digest).
 Queued = tuple[int, bytes, str]
+#: What a batch asks for: a LogBatch method's name and its arguments.
+Step = tuple[Any, ...]
+#: A finished batch: (digest -> index, (new size, the new edge's nodes)).
+Done = tuple[dict[str, int], tuple[int, dict[Coord, bytes]]]
+#: One batch, sans I/O (workflows/log.py): yields Steps, is sent their answers.
+Steps = Generator[Step, Any, Done | None]
 
 #: The advisory lock key of the integrator ("mla-log" in ASCII).
 LOCK_KEY = 0x6D6C612D6C6F67
@@ -57,6 +65,18 @@ class LogBatch(Protocol):
     ) -> None:
         """Give entries (id, index) their indices, store new nodes and the checkpoint."""
         ...
+
+
+async def drive(steps: Steps, batch: LogBatch) -> Done | None:
+    """Run a batch's steps against `batch`, awaiting each answer."""
+    answer: Any = None
+    try:
+        while True:
+            name, *args = steps.send(answer)
+            answer = await getattr(batch, name)(*args)
+    except StopIteration as finished:
+        done: Done | None = finished.value
+        return done
 
 
 # --------------------------------------------------------------------------- ORM
@@ -212,6 +232,76 @@ class DriverBatch:
             checkpoint["note"],
             created_at,
         )
+
+
+# --------------------------------------------------------------------------- SQLite file
+
+_SQLITE_PENDING = (
+    "SELECT id, leaf_hash, digest, (SELECT max(leaf_index) FROM log_entries) "
+    "FROM log_entries WHERE leaf_index IS NULL ORDER BY id LIMIT ?"
+)
+_SQLITE_NODE = 'SELECT hash FROM log_nodes WHERE level = ? AND "index" = ?'
+_SQLITE_ASSIGN = "UPDATE log_entries SET leaf_index = ? WHERE id = ?"
+_SQLITE_ADD_NODE = 'INSERT INTO log_nodes (level, "index", hash) VALUES (?, ?, ?)'
+_SQLITE_CHECKPOINT = SqliteRead(
+    insert(cast(Table, LogCheckpointRow.__table__)).values(
+        {k: bindparam(k) for k in ("size", "root_hash", "note", "created_at")}
+    )
+)
+
+
+class SqliteBatch:
+    """A batch on the SQLite writer thread's connection, inside its BEGIN IMMEDIATE
+    (sqlite_moves.SqliteWriter.run_batch): synchronous, one hand-off for all of it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def lock(self) -> bool:
+        """The write transaction already is the lock."""
+        return True
+
+    def pending(self, limit: int) -> tuple[list[Queued], int]:
+        """Up to `limit` queued entries in queue order, and the tree's size."""
+        rows = self.conn.execute(_SQLITE_PENDING, (limit,)).fetchall()
+        if not rows:
+            return [], 0
+        return [(r[0], bytes(r[1]), r[2]) for r in rows], _size(rows[0][3])
+
+    def nodes(self, coords: Iterable[Coord]) -> dict[Coord, bytes]:
+        """The stored perfect-subtree hashes at these coordinates (a few dozen at most)."""
+        found: dict[Coord, bytes] = {}
+        for coord in set(coords):
+            row = self.conn.execute(_SQLITE_NODE, coord).fetchone()
+            if row is not None:
+                found[coord] = bytes(row[0])
+        return found
+
+    def write(
+        self,
+        indices: Sequence[tuple[int, int]],
+        nodes: Sequence[tuple[int, int, bytes]],
+        checkpoint: dict[str, Any],
+    ) -> None:
+        """The indices, the nodes and the checkpoint."""
+        self.conn.executemany(_SQLITE_ASSIGN, [(index, i) for i, index in indices])
+        self.conn.executemany(_SQLITE_ADD_NODE, nodes)
+        self.conn.execute(_SQLITE_CHECKPOINT.sql, _SQLITE_CHECKPOINT.arguments(checkpoint))
+
+
+def drive_now(steps: Steps, batch: SqliteBatch) -> Done | None:
+    """Run a batch's steps against a synchronous batch (on the SQLite writer thread)."""
+    answer: Any = None
+    try:
+        while True:
+            name, *args = steps.send(answer)
+            answer = getattr(batch, name)(*args)
+    except StopIteration as finished:
+        done: Done | None = finished.value
+        return done
+
+
+# --------------------------------------------------------------------------- driver transaction
 
 
 @contextlib.asynccontextmanager

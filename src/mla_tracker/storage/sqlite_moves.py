@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .db import SQLITE_PRAGMAS
 from .event_tables import EventRow
+from .log_batches import Done, SqliteBatch, Steps, drive_now
 from .log_tables import LogEntryRow
 from .move_rows import MoveRows, written_columns
 from .repositories import advance_head_statement
@@ -100,6 +101,23 @@ class SqliteWriter:
         ]
         moved: bool = await on_thread(self.pool, self._store, (head, head_args), inserts)
         return moved
+
+    def _run_batch(self, steps: Steps) -> Done | None:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = drive_now(steps, SqliteBatch(conn))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT" if done is not None else "ROLLBACK")
+        return done
+
+    async def run_batch(self, steps: Steps) -> Done | None:
+        """One log batch (workflows/log.py) in one write transaction on this thread: it
+        queues behind the appends' moves instead of waiting for their write lock."""
+        done: Done | None = await on_thread(self.pool, self._run_batch, steps)
+        return done
 
     def close(self) -> None:
         """Stop the thread and close its connection."""

@@ -27,6 +27,7 @@ from ..crypto.note import Checkpoint, NoteSigner
 from ..storage import log_batches
 from ..storage.db import direct_pool_of, engine_behind, is_unavailable, transaction
 from ..storage.log_tables import LogEntryRow
+from ..storage.sqlite_moves import writer_of
 from .context import Context
 
 log = logging.getLogger("mla_tracker.log")
@@ -126,14 +127,19 @@ async def integrate(
             queued = await session.scalar(_QUEUED)
         if queued is None:
             return {}
+    steps = _batch_steps(ctx, ctx.server_key, batch, frontier)
     engine = engine_behind(ctx.sessions, "postgresql")
+    writer = writer_of(ctx.sessions)
     if engine is not None and direct_pool_of(engine) is not None:
         async with log_batches.driver_transaction(engine) as on_driver:
-            done = await _integrate_in(on_driver, ctx, ctx.server_key, batch, frontier)
+            done = await log_batches.drive(steps, on_driver)
+    elif writer is not None:
+        # SQLite file: the whole batch in one hand-off to the writer thread that stores
+        # appends, so the two never wait for each other's write lock (busy sleeps).
+        done = await writer.run_batch(steps)
     else:
         async with transaction(ctx.sessions, write=True) as session:
-            in_session = log_batches.SessionBatch(session)
-            done = await _integrate_in(in_session, ctx, ctx.server_key, batch, frontier)
+            done = await log_batches.drive(steps, log_batches.SessionBatch(session))
     if done is None:
         return {}
     # Committed: only now may the next batch trust these hashes as stored.
@@ -143,28 +149,27 @@ async def integrate(
     return indices
 
 
-async def _integrate_in(
-    tx: log_batches.LogBatch,
-    ctx: Context,
-    key: SigningKey,
-    batch: int,
-    frontier: Frontier | None,
-) -> tuple[dict[str, int], tuple[int, dict[tuple[int, int], bytes]]] | None:
-    """The batch inside its transaction: (digest -> index, the new edge), or None."""
-    if not await tx.lock():
+def _batch_steps(
+    ctx: Context, key: SigningKey, batch: int, frontier: Frontier | None
+) -> log_batches.Steps:
+    """One batch, sans I/O: yields what to read or write (log_batches.Step), is sent the
+    answers, and returns (digest -> index, the new edge), or None if there was nothing."""
+    if not (yield ("lock",)):
         return None
-    pending, size = await tx.pending(batch)
+    pending, size = yield ("pending", batch)
     if not pending:
         return None
     new_size = size + len(pending)
     nodes = frontier.at(size) if frontier is not None else None
     if nodes is None:
-        nodes = await tx.nodes(merkle.root_coords(size))
+        nodes = yield ("nodes", merkle.root_coords(size))
+    assert nodes is not None
     fresh = merkle.batch_new_nodes(size, [leaf for _, leaf, _ in pending], nodes)
     nodes.update(((level, position), digest) for level, position, digest in fresh)
     root = merkle.root(new_size, nodes)
     body = Checkpoint(origin_of(key), new_size, root).to_text()
-    await tx.write(
+    yield (
+        "write",
         [(entry_id, size + offset) for offset, (entry_id, _, _) in enumerate(pending)],
         fresh,
         {

@@ -5,7 +5,9 @@ the one the statement was signed on; insert the statement, its log entry and its
 as one `BEGIN IMMEDIATE … COMMIT` on a writer thread with its own connection, instead of
 a dozen aiosqlite hand-offs. SQLite's single writer lock and the head condition keep the
 chain from forking; the unique constraints stand behind them. SQLAlchemy writes the SQL
-and converts the values, as for the reader threads (sqlite_reads.py).
+and converts the values, as for the reader threads (sqlite_reads.py). The log
+integrator's batches run on the same thread (`run_batch`), so they queue behind the moves
+instead of waiting for their write lock.
 """
 
 from __future__ import annotations

@@ -299,7 +299,9 @@ class Integrator:
 #: lock). A/B under wrk, 32 connections, two rounds each (docs/operations.md):
 #: PostgreSQL 25 ms: 818 appends/s, p99 57-58 ms; 10 ms: 930-988, p99 42-51 ms (5 ms
 #: and 0 gain nothing more: the process is then CPU-bound).
-#: SQLite 25 ms: 857-871 appends/s; 10 ms: 664-674 (each batch takes the write lock).
+#: SQLite 25 ms: 857-871 appends/s; 10 ms: 664-674 (each batch took the write lock from
+#: the appends). With the batch on the writer thread, 10 ms gives the same throughput
+#: and a longer wait for the index (p50 27 against 17-20 ms).
 INTERVALS = {"postgresql": 0.010, "sqlite": 0.025}
 
 

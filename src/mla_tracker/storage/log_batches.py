@@ -1,5 +1,6 @@
-"""One log integration batch's statements: on PostgreSQL's driver directly, or in an ORM
-transaction (SQLite, and PostgreSQL with a pool of one).
+"""One log integration batch's statements: on PostgreSQL's driver directly, on an SQLite
+file's writer thread, or in an ORM transaction (an in-memory SQLite database, and
+PostgreSQL with a pool of one).
 
 The integrator (workflows/log.py) decides what to write; a `LogBatch` only reads and
 writes it, inside one transaction that holds the integrator's lock. Under load the
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from .db import DatabaseUnavailable, direct_pool_of
 from .log_tables import LogCheckpointRow, LogEntryRow, LogNodeRow
-from .raw_reads import gone, reusable_after
+from .raw_reads import RawRead, give_back, gone
 from .sqlite_reads import SqliteRead
 
 Coord = tuple[int, int]
@@ -114,6 +115,14 @@ def _size(top: int | None) -> int:
     return 0 if top is None else int(top) + 1
 
 
+def _index_rows(indices: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+    return [{"entry_id": i, "leaf_index": index} for i, index in indices]
+
+
+def _node_rows(nodes: Sequence[tuple[int, int, bytes]]) -> list[dict[str, Any]]:
+    return [{"level": lv, "index": ix, "hash": h} for lv, ix, h in nodes]
+
+
 async def load_nodes(session: AsyncSession, coords: Iterable[Coord]) -> dict[Coord, bytes]:
     """The stored perfect-subtree hashes at these coordinates, in one query."""
     wanted = set(coords)
@@ -155,22 +164,16 @@ class SessionBatch:
         checkpoint: dict[str, Any],
     ) -> None:
         """Three statements (executemany for the indices and the nodes)."""
-        await self.session.execute(
-            _ASSIGN, [{"entry_id": i, "leaf_index": index} for i, index in indices]
-        )
-        await self.session.execute(
-            _ADD_NODES, [{"level": lv, "index": ix, "hash": h} for lv, ix, h in nodes]
-        )
+        await self.session.execute(_ASSIGN, _index_rows(indices))
+        await self.session.execute(_ADD_NODES, _node_rows(nodes))
         await self.session.execute(_ADD_CHECKPOINT, checkpoint)
 
 
 # --------------------------------------------------------------------------- driver
 
-_PG_LOCK = "SELECT pg_try_advisory_xact_lock($1)"
-_PG_PENDING = (
-    "SELECT id, leaf_hash, digest, (SELECT max(leaf_index) FROM log_entries) AS top "
-    "FROM log_entries WHERE leaf_index IS NULL ORDER BY id LIMIT $1"
-)
+# The same statements as the ORM path's, compiled once for asyncpg.
+_PG_LOCK = RawRead(_LOCK)
+_PG_PENDING = RawRead(_PENDING)
 _PG_NODES = (
     'SELECT n.level, n."index", n.hash FROM log_nodes n '
     'JOIN unnest($1::integer[], $2::bigint[]) AS w(level, "index") '
@@ -195,11 +198,11 @@ class DriverBatch:
 
     async def lock(self) -> bool:
         """The transaction-scoped advisory lock (released at COMMIT or ROLLBACK)."""
-        return bool(await self.conn.fetchval(_PG_LOCK, LOCK_KEY))
+        return bool(await self.conn.fetchval(_PG_LOCK.sql, LOCK_KEY))
 
     async def pending(self, limit: int) -> tuple[list[Queued], int]:
         """Up to `limit` queued entries in queue order, and the tree's size."""
-        rows = await self.conn.fetch(_PG_PENDING, limit)
+        rows = await self.conn.fetch(_PG_PENDING.sql, limit)
         if not rows:
             return [], 0
         return [(r[0], bytes(r[1]), r[2]) for r in rows], _size(rows[0][3])
@@ -236,13 +239,18 @@ class DriverBatch:
 
 # --------------------------------------------------------------------------- SQLite file
 
-_SQLITE_PENDING = (
-    "SELECT id, leaf_hash, digest, (SELECT max(leaf_index) FROM log_entries) "
-    "FROM log_entries WHERE leaf_index IS NULL ORDER BY id LIMIT ?"
+# The same statements as the ORM path's, compiled once for sqlite3 (with SQLAlchemy's
+# conversions where a column needs one).
+_SQLITE_PENDING = SqliteRead(_PENDING)
+_SQLITE_NODE = SqliteRead(
+    select(_NODES.c.hash).where(
+        _NODES.c.level == bindparam("level"), _NODES.c.index == bindparam("index")
+    )
 )
-_SQLITE_NODE = 'SELECT hash FROM log_nodes WHERE level = ? AND "index" = ?'
-_SQLITE_ASSIGN = "UPDATE log_entries SET leaf_index = ? WHERE id = ?"
-_SQLITE_ADD_NODE = 'INSERT INTO log_nodes (level, "index", hash) VALUES (?, ?, ?)'
+_SQLITE_ASSIGN = SqliteRead(_ASSIGN)
+_SQLITE_ADD_NODE = SqliteRead(
+    insert(_NODES).values({k: bindparam(k) for k in ("level", "index", "hash")})
+)
 _SQLITE_CHECKPOINT = SqliteRead(
     insert(cast(Table, LogCheckpointRow.__table__)).values(
         {k: bindparam(k) for k in ("size", "root_hash", "note", "created_at")}
@@ -263,7 +271,9 @@ class SqliteBatch:
 
     def pending(self, limit: int) -> tuple[list[Queued], int]:
         """Up to `limit` queued entries in queue order, and the tree's size."""
-        rows = self.conn.execute(_SQLITE_PENDING, (limit,)).fetchall()
+        rows = self.conn.execute(
+            _SQLITE_PENDING.sql, _SQLITE_PENDING.arguments({"batch": limit})
+        ).fetchall()
         if not rows:
             return [], 0
         return [(r[0], bytes(r[1]), r[2]) for r in rows], _size(rows[0][3])
@@ -272,7 +282,9 @@ class SqliteBatch:
         """The stored perfect-subtree hashes at these coordinates (a few dozen at most)."""
         found: dict[Coord, bytes] = {}
         for coord in set(coords):
-            row = self.conn.execute(_SQLITE_NODE, coord).fetchone()
+            level, index = coord
+            args = _SQLITE_NODE.arguments({"level": level, "index": index})
+            row = self.conn.execute(_SQLITE_NODE.sql, args).fetchone()
             if row is not None:
                 found[coord] = bytes(row[0])
         return found
@@ -284,8 +296,11 @@ class SqliteBatch:
         checkpoint: dict[str, Any],
     ) -> None:
         """The indices, the nodes and the checkpoint."""
-        self.conn.executemany(_SQLITE_ASSIGN, [(index, i) for i, index in indices])
-        self.conn.executemany(_SQLITE_ADD_NODE, nodes)
+        for statement, rows in (
+            (_SQLITE_ASSIGN, _index_rows(indices)),
+            (_SQLITE_ADD_NODE, _node_rows(nodes)),
+        ):
+            self.conn.executemany(statement.sql, [statement.arguments(r) for r in rows])
         self.conn.execute(_SQLITE_CHECKPOINT.sql, _SQLITE_CHECKPOINT.arguments(checkpoint))
 
 
@@ -319,13 +334,10 @@ async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[DriverBatch]:
         async with conn.transaction():
             yield DriverBatch(conn)
     except BaseException as exc:
-        if reusable_after(exc):
-            pool.release(conn)
-        else:
-            pool.discard(conn, server_gone=gone(exc))
+        give_back(pool, conn, exc)
         if gone(exc):
             raise DatabaseUnavailable(
                 f"the database is unavailable ({exc.__class__.__name__})"
             ) from exc
         raise
-    pool.release(conn)
+    give_back(pool, conn, None)

@@ -55,6 +55,15 @@ def reusable_after(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and not gone(exc)
 
 
+def give_back(pool: DirectPool, conn: Any, failed: BaseException | None) -> None:
+    """Return a connection lent by `pool`: kept after success or an error the server
+    answered (reusable_after), else closed (and the idle ones too if the server is gone)."""
+    if failed is None or reusable_after(failed):
+        pool.release(conn)
+    else:
+        pool.discard(conn, server_gone=gone(failed))
+
+
 class RawStatement:
     """One SQL statement for asyncpg (positional $n parameters), with its parameter names."""
 
@@ -110,12 +119,9 @@ class RawStatement:
         try:
             result = await getattr(conn, method)(self.sql, *args)
         except BaseException as exc:
-            if reusable_after(exc):
-                pool.release(conn)
-            else:
-                pool.discard(conn, server_gone=gone(exc))
+            give_back(pool, conn, exc)
             raise
-        pool.release(conn)
+        give_back(pool, conn, None)
         return result
 
 

@@ -259,9 +259,14 @@ async def transaction(
     except Exception as exc:
         if isinstance(exc, MlaError) or not is_unavailable(exc):
             raise
-        raise DatabaseUnavailable(f"the database is unavailable ({_cause(exc)})") from exc
+        raise unavailable(exc) from exc
     finally:
         _write_intent.reset(token)
+
+
+def unavailable(exc: BaseException) -> DatabaseUnavailable:
+    """The error to raise when `exc` shows the database is away, naming only its cause."""
+    return DatabaseUnavailable(f"the database is unavailable ({_cause(exc)})")
 
 
 def _cause(exc: BaseException) -> str:

@@ -24,7 +24,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from .db import DatabaseUnavailable, direct_pool_of
+from .db import direct_pool_of, unavailable
 from .log_tables import LogCheckpointRow, LogEntryRow, LogNodeRow
 from .raw_reads import RawRead, give_back, gone
 from .sqlite_reads import SqliteRead
@@ -336,8 +336,6 @@ async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[DriverBatch]:
     except BaseException as exc:
         give_back(pool, conn, exc)
         if gone(exc):
-            raise DatabaseUnavailable(
-                f"the database is unavailable ({exc.__class__.__name__})"
-            ) from exc
+            raise unavailable(exc) from exc
         raise
     give_back(pool, conn, None)

@@ -25,6 +25,7 @@ from .db import (
     direct_pool_of,
     engine_behind,
     is_unavailable,
+    unavailable,
 )
 from .direct_pool import DirectPool
 from .sqlite_reads import SqliteRead, SqliteReader, reader_of
@@ -110,9 +111,7 @@ class RawStatement:
         except Exception as exc:
             if not (gone(exc) or is_unavailable(exc)):
                 raise
-            raise DatabaseUnavailable(
-                f"the database is unavailable ({exc.__class__.__name__})"
-            ) from exc
+            raise unavailable(exc) from exc
 
     async def _run_direct(self, pool: DirectPool, method: str, args: list[Any]) -> Any:
         conn = await pool.acquire()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import math
 import os
 import subprocess
 import sys
@@ -92,6 +91,17 @@ INITIAL_RATE = 1500
 MAX_ATTEMPTS = 3
 
 
+@dataclasses.dataclass(frozen=True)
+class Round:
+    """wrk's results of runs at the same time, and the CPU they took."""
+
+    results: list[dict[str, float]]
+    wall: float
+    #: The whole machine's busy cores, and each service process's.
+    machine_cores: float
+    service_cores: list[float]
+
+
 @dataclasses.dataclass
 class Runs:
     """The services and their shared agencies, for runs that must each see fresh requests."""
@@ -101,23 +111,18 @@ class Runs:
     token: str
     rate: float = INITIAL_RATE
     attempts: int = 0
-    # Of the last run: the whole machine's busy cores, and each service process's.
-    machine_cores: float = 0.0
-    service_cores: list[float] = dataclasses.field(default_factory=list)
 
-    def until_enough(
-        self, loads: list[tuple[wb.Load, wb.Server]]
-    ) -> tuple[list[dict[str, float]], float]:
+    def until_enough(self, loads: list[tuple[wb.Load, wb.Server]]) -> Round:
         """Run wrk on each (load, server) at once, each on fresh requests created through
         its own server; again with more statements while any run overran its pool."""
+        servers = [server for _, server in loads]
         for _ in range(MAX_ATTEMPTS):
             self.attempts += 1
-            per_run = math.ceil(self.rate * loads[0][0].duration * 1.25 / len(loads))
+            per_run = wb.fresh_statements(self.rate / len(loads), loads[0][0].duration)
             lines = [
                 _appends(self.work, f"{i}-{self.attempts}", server, self.agencies, per_run)
-                for i, (_, server) in enumerate(loads)
+                for i, server in enumerate(servers)
             ]
-            servers = [server for _, server in loads]
             cpu_before = [s.cpu() or 0.0 for s in servers]
             busy_before, total_before = _machine_busy()
             started = time.monotonic()
@@ -128,16 +133,19 @@ class Runs:
             results = [_result(p) for p in procs]
             wall = time.monotonic() - started
             busy_after, total_after = _machine_busy()
-            self.machine_cores = (
-                (busy_after - busy_before) / (total_after - total_before) * (os.cpu_count() or 1)
-            )
-            self.service_cores = [
-                ((s.cpu() or 0.0) - before) / wall
-                for s, before in zip(servers, cpu_before, strict=True)
-            ]
             self.rate = max(self.rate, sum(_rate(r) for r in results) * 1.2)
             if not any(r["overrun"] for r in results):
-                return results, wall
+                return Round(
+                    results,
+                    wall,
+                    (busy_after - busy_before)
+                    / (total_after - total_before)
+                    * (os.cpu_count() or 1),
+                    [
+                        ((s.cpu() or 0.0) - before) / wall
+                        for s, before in zip(servers, cpu_before, strict=True)
+                    ],
+                )
             print(f"    {per_run} fresh statements per run were not enough; more")
         raise RuntimeError("the services outran every pool of fresh statements")
 
@@ -171,14 +179,14 @@ def main() -> int:
                 one.start()
                 agencies = wb.register_agencies(one.url)
                 runs = Runs(work, agencies, agencies.tokens[wb.REQUESTED])
-                (single,), _ = runs.until_enough([(full, one)])
-                single_cpu = (runs.machine_cores, runs.service_cores)
+                alone = runs.until_enough([(full, one)])
                 two.start()
-                pair, wall = runs.until_enough([(half, one), (half, two)])
+                both = runs.until_enough([(half, one), (half, two)])
             finally:
                 two.stop()
                 one.stop()
             count, distinct, top = asyncio.run(_log_dense(env["MLA_DATABASE_URL"]))
+    (single,), pair = alone.results, both.results
     r1 = _rate(single)
     r2 = sum(_rate(r) for r in pair)
     print(
@@ -188,16 +196,16 @@ def main() -> int:
     print(
         f"one process,  {full.connections} connections: {r1:8,.0f} appends/s  "
         f"p99 {single['p99_us'] / 1000:.1f} ms  duplicates {single['duplicate']}"
-        f"\n    machine {single_cpu[0]:.2f} of {os.cpu_count()} cores busy, the service "
-        f"{single_cpu[1][0]:.2f}"
+        f"\n    machine {alone.machine_cores:.2f} of {os.cpu_count()} cores busy, the service "
+        f"{alone.service_cores[0]:.2f}"
     )
     print(
         f"two processes, {half.connections} + {half.connections} connections: "
-        f"{r2:8,.0f} appends/s  (over {wall:.1f} s)  p99 "
+        f"{r2:8,.0f} appends/s  (over {both.wall:.1f} s)  p99 "
         f"{max(r['p99_us'] for r in pair) / 1000:.1f} ms  "
         f"duplicates {[r['duplicate'] for r in pair]}"
-        f"\n    machine {runs.machine_cores:.2f} of {os.cpu_count()} cores busy, the services "
-        + " + ".join(f"{c:.2f}" for c in runs.service_cores)
+        f"\n    machine {both.machine_cores:.2f} of {os.cpu_count()} cores busy, the services "
+        + " + ".join(f"{c:.2f}" for c in both.service_cores)
     )
     print(f"scaling {r2 / r1:.2f}x")
     ok = count == distinct == top + 1

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import shutil
 import subprocess
@@ -55,6 +54,7 @@ from bench.wrk_support import (  # noqa: E402
     baseline_argv,
     create_requests,
     databases,
+    fresh_statements,
     register_agencies,
     run_wrk,
     service_argv,
@@ -105,7 +105,7 @@ class Bench:
         assert self.agencies is not None
         token = self.agencies.tokens[REQUESTED]
         for attempt in range(1, MAX_APPEND_ATTEMPTS + 1):
-            n = math.ceil(self.append_rate * self.load.duration * 1.25)
+            n = fresh_statements(self.append_rate, self.load.duration)
             untimed = 50
             created = create_requests(self.service.url, self.agencies, n + untimed)
             self.request_ids += [rid for rid, _ in created]

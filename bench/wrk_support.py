@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 import os
 import resource
 import shutil
@@ -203,6 +204,13 @@ def run_wrk(
         else (server_after - server_before) / wall
     )
     return Result(json.loads(line.split(" ", 1)[1]), server_cores, wrk_cpu / wall)
+
+
+def fresh_statements(rate: float, duration: int) -> int:
+    """How many fresh statements to prepare for a run of `duration` s at about `rate`
+    appends/s: a quarter more, so a run a little faster than the last does not run out
+    (walk.lua's `overrun`; repeats would be answered as duplicates)."""
+    return math.ceil(rate * duration * 1.25)
 
 
 def write_lines(path: Path, lines: list[tuple[str, str, str]]) -> Path:
